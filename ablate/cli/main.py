@@ -7,16 +7,13 @@ import sys
 import click
 import typer
 
-from ablate.errors import UsageError
-
-app = typer.Typer(
-    name="ablate",
-    help="Ablation studies of JEDI (latent end-to-end diffusion world model) on Atari100k, "
-    "tracked in MLflow and orchestrated by Optuna.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+# Each command module registers its commands on `app` when imported.
+from ablate.cli import (  # noqa: F401
+    games,
+    score,
 )
+from ablate.cli.app import app
+from ablate.errors import UsageError
 
 
 def main(argv: list[str] | None = None) -> int:

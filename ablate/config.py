@@ -1,0 +1,397 @@
+"""The trainer's typed configuration, its named budgets and dotted `key=value` overrides.
+
+Defaults are JEDI's published values (`shared/reference/JEDI.md` sections 3-4); where the papers are
+silent they are DIAMOND's published defaults (eloialonso/diamond `config/`), marked "DIAMOND".
+Every field is addressable as `section.field`, which is what variants, `--set` and studies use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ablate.errors import UsageError
+
+FRAME_SIZE = 64
+
+
+@dataclass
+class WorldModelConfig:
+    """Encoder + latent denoiser: the ablation surface of JEDI."""
+
+    latent_shape: tuple[int, int, int] = (16, 8, 8)  # C x H x W; the encoder's depth follows from H, W
+    encoder_channels: int = 32  # channels of the downsampling stages; the last stage has C channels
+    encoder_res_blocks: int = 2  # residual blocks per stage (DIAMOND's UNet depth per level)
+    stop_gradient: Literal["target", "none", "both"] = "target"
+    switch_mode: Literal["random", "alternate"] = "random"
+    switch_prob: float = 0.5  # P(next conditioning latent is the denoiser's prediction)
+    unroll_steps: int = 2  # JEDI "unrolls several steps"; 2 is the least that lets a prediction feed forward
+    clamp: bool = True
+    clamp_scale: float = 3.0
+    target_encoder: Literal["online", "ema"] = "online"
+    ema_decay: float = 0.995  # JEDI reports the EMA ablation without its decay; a common BYOL-style value
+    predictor: Literal["diffusion", "mse"] = "diffusion"
+    decoder: bool = False
+    decoder_weight: float = 1.0
+    encoder_lr_scale: float = 0.3
+    num_conditioning: int = 4
+
+
+@dataclass
+class DenoiserConfig:
+    """EDM denoiser over latents; a single-resolution residual network."""
+
+    channels: int = 160
+    num_blocks: int = 10  # residual blocks at the latent resolution (JEDI: ~160 channels, single level)
+    cond_channels: int = 256  # DIAMOND
+    sigma_data: float = 0.5  # DIAMOND
+    sigma_offset_noise: float = 0.3  # DIAMOND
+    noise_loc: float = -0.4
+    noise_scale: float = 1.2
+    noise_sigma_min: float = 2e-3
+    noise_sigma_max: float = 20.0
+
+
+@dataclass
+class SamplerConfig:
+    """DIAMOND's Euler sampler as used in imagination."""
+
+    num_steps: int = 3
+    sigma_min: float = 2e-3
+    sigma_max: float = 5.0
+    rho: float = 7.0
+    s_churn: float = 0.0  # only for stochastic environments
+
+
+@dataclass
+class RewardEndConfig:
+    """Reward (sign classes) and termination from latents and actions, with an LSTM."""
+
+    channels: int = 64
+    lstm_dim: int = 512  # DIAMOND
+
+
+@dataclass
+class ActorCriticConfig:
+    """Policy and value on latents with an LSTM; REINFORCE with a lambda-return baseline."""
+
+    channels: int = 64
+    lstm_dim: int = 512  # DIAMOND
+    horizon: int = 15
+    gamma: float = 0.985
+    lambda_: float = 0.95
+    entropy_weight: float = 0.001
+    value_loss_weight: float = 1.0
+
+
+@dataclass
+class TrainingConfig:
+    """DIAMOND's schedule (JEDI keeps it): collection, gradient steps, optimisers, evaluation."""
+
+    total_env_steps: int = 100_000
+    initial_steps_min: int = 5_000
+    initial_steps_max: int = 10_000
+    initial_steps_chunk: int = 100
+    initial_min_rewards: int = 10
+    env_steps_per_epoch: int = 100
+    final_epochs: int = 50
+    epsilon: float = 0.01
+    world_model_steps: int = 400
+    reward_end_steps: int = 400
+    actor_critic_steps: int = 400
+    first_epoch_world_model_steps: int = 10_000
+    first_epoch_reward_end_steps: int = 10_000
+    first_epoch_actor_critic_steps: int = 5_000
+    batch_size: int = 32
+    lr: float = 1e-4
+    adam_eps: float = 1e-8
+    warmup_steps: int = 100
+    world_model_weight_decay: float = 1e-2
+    reward_end_weight_decay: float = 1e-2
+    actor_critic_weight_decay: float = 0.0
+    world_model_grad_clip: float = 1.0
+    reward_end_grad_clip: float = 100.0
+    actor_critic_grad_clip: float = 100.0
+    replay_weights: tuple[float, float, float, float] = (0.1, 0.1, 0.1, 0.7)
+    max_episode_steps: int = 27_000  # 108,000 frames at action repeat 4 (ALE enforces the same cap)
+    eval_every_epochs: int = 10
+    eval_episodes: int = 4
+    final_eval_episodes: int = 100
+    eval_envs: int = 8  # episodes played at once in evaluation
+    compile: bool = False  # torch.compile the world model and actor-critic (CUDA)
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+
+
+@dataclass
+class Config:
+    world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
+    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    reward_end: RewardEndConfig = field(default_factory=RewardEndConfig)
+    actor_critic: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    @property
+    def encoder_downsamples(self) -> int:
+        return int(math.log2(FRAME_SIZE // self.world_model.latent_shape[1]))
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """Every field under its dotted key, e.g. `world_model.stop_gradient`."""
+        return {f"{s}.{k}": v for s, section in self.to_dict().items() for k, v in section.items()}
+
+    def hash(self) -> str:
+        """A short, stable fingerprint of the resolved config (identifies a job for resume)."""
+        text = json.dumps(self.flat(), sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# Named presets of the schedule and sizes, applied on top of the defaults.
+BUDGETS: dict[str, dict[str, Any]] = {
+    # The paper's protocol, unchanged.
+    "atari100k": {},
+    # Every code path at reduced sizes: one game and seed in minutes on 2 CPU cores.
+    "smoke": {
+        "world_model.encoder_channels": 8,
+        "world_model.encoder_res_blocks": 1,
+        "denoiser.channels": 32,
+        "denoiser.num_blocks": 2,
+        "denoiser.cond_channels": 32,
+        "reward_end.channels": 16,
+        "reward_end.lstm_dim": 64,
+        "actor_critic.channels": 16,
+        "actor_critic.lstm_dim": 64,
+        "actor_critic.horizon": 10,
+        "training.total_env_steps": 2_000,
+        "training.initial_steps_min": 500,
+        "training.initial_steps_max": 1_000,
+        "training.final_epochs": 5,
+        "training.world_model_steps": 30,
+        "training.reward_end_steps": 30,
+        "training.actor_critic_steps": 50,
+        "training.first_epoch_world_model_steps": 300,
+        "training.first_epoch_reward_end_steps": 300,
+        "training.first_epoch_actor_critic_steps": 150,
+        "training.batch_size": 16,
+        "training.lr": 3e-4,
+        "training.max_episode_steps": 1_000,
+        "training.eval_every_epochs": 5,
+        "training.eval_episodes": 8,
+        "training.final_eval_episodes": 32,
+    },
+    # Seconds: what the test suite uses.
+    "test": {
+        "world_model.encoder_channels": 8,
+        "world_model.encoder_res_blocks": 1,
+        "denoiser.channels": 16,
+        "denoiser.num_blocks": 1,
+        "denoiser.cond_channels": 16,
+        "reward_end.channels": 8,
+        "reward_end.lstm_dim": 16,
+        "actor_critic.channels": 8,
+        "actor_critic.lstm_dim": 16,
+        "actor_critic.horizon": 4,
+        "training.total_env_steps": 120,
+        "training.initial_steps_min": 60,
+        "training.initial_steps_max": 80,
+        "training.initial_steps_chunk": 20,
+        "training.env_steps_per_epoch": 20,
+        "training.final_epochs": 1,
+        "training.world_model_steps": 2,
+        "training.reward_end_steps": 2,
+        "training.actor_critic_steps": 2,
+        "training.first_epoch_world_model_steps": 4,
+        "training.first_epoch_reward_end_steps": 4,
+        "training.first_epoch_actor_critic_steps": 2,
+        "training.batch_size": 4,
+        "training.eval_every_epochs": 2,
+        "training.eval_episodes": 2,
+        "training.final_eval_episodes": 3,
+        "training.eval_envs": 3,
+        "training.max_episode_steps": 50,
+    },
+}
+
+
+def _closest(name: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _field_types() -> dict[str, Any]:
+    """Dotted key -> annotated type, read off the dataclasses."""
+    types_: dict[str, Any] = {}
+    for section in dataclasses.fields(Config):
+        section_cls = typing.get_type_hints(Config)[section.name]
+        for name, hint in typing.get_type_hints(section_cls).items():
+            types_[f"{section.name}.{name}"] = hint
+    return types_
+
+
+FIELD_TYPES = _field_types()
+
+
+def _coerce(key: str, hint: Any, value: Any) -> Any:
+    """Turn a TOML or command-line value into the field's type, or say what is wrong."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = list(typing.get_args(hint))
+        if value not in choices:
+            raise UsageError(f"{key}: '{value}' is not one of {', '.join(map(str, choices))}")
+        return value
+    if origin is tuple:
+        items = value
+        if isinstance(value, str):
+            items = [v for v in value.replace("x", ",").strip("[]() ").split(",") if v.strip()]
+        args = typing.get_args(hint)
+        if not isinstance(items, list | tuple) or len(items) != len(args):
+            raise UsageError(f"{key}: expected {len(args)} values like {_example(hint)}, got {value!r}")
+        return tuple(_coerce(key, arg, item) for arg, item in zip(args, items, strict=True))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        raise UsageError(f"{key}: expected true or false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise UsageError(f"{key}: expected a number, got {value!r}")
+        try:
+            number = hint(value) if not isinstance(value, str) else hint(float(value) if hint is float else value)
+        except (TypeError, ValueError):
+            raise UsageError(f"{key}: expected {'an integer' if hint is int else 'a number'}, got {value!r}") from None
+        if hint is int and isinstance(value, float) and not value.is_integer():
+            raise UsageError(f"{key}: expected an integer, got {value!r}")
+        if hint is float and not math.isfinite(number):
+            raise UsageError(f"{key}: expected a finite number, got {value!r}")
+        return number
+    raise TypeError(f"unsupported config type for {key}: {hint}")  # a bug in this module, not user input
+
+
+def _example(hint: Any) -> str:
+    return "16x8x8" if typing.get_args(hint) == (int, int, int) else "0.1,0.1,0.1,0.7"
+
+
+def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
+    """A copy of `config` with dotted-key overrides applied and the result validated."""
+    data = config.to_dict()
+    for key, value in overrides.items():
+        if key not in FIELD_TYPES:
+            raise UsageError(
+                f"unknown config key '{key}'{_closest(key, list(FIELD_TYPES))}; "
+                "see `ablate variants show jedi` for all keys"
+            )
+        section, name = key.split(".", 1)
+        data[section][name] = _coerce(key, FIELD_TYPES[key], value)
+    result = config_from_dict(data)
+    validate(result)
+    return result
+
+
+def config_from_dict(data: Mapping[str, Mapping[str, Any]]) -> Config:
+    """Rebuild a Config from `to_dict()` output (e.g. a saved config.json)."""
+    sections = {}
+    for section in dataclasses.fields(Config):
+        cls = typing.get_type_hints(Config)[section.name]
+        values = dict(data.get(section.name, {}))
+        for name, hint in typing.get_type_hints(cls).items():
+            if name in values and typing.get_origin(hint) is tuple:
+                values[name] = tuple(values[name])
+        sections[section.name] = cls(**values)
+    return Config(**sections)
+
+
+def validate(config: Config) -> None:
+    """Refuse combinations that cannot run, before anything starts."""
+    wm, tr = config.world_model, config.training
+    c, h, w = wm.latent_shape
+    if h != w or h < 2 or FRAME_SIZE % h or (FRAME_SIZE // h) & (FRAME_SIZE // h - 1):
+        raise UsageError(
+            f"world_model.latent_shape: {c}x{h}x{w} cannot be produced from 64x64 frames; "
+            "H and W must be equal and 64 / H a power of two (e.g. 16x8x8, 8x4x4, 32x16x16)"
+        )
+    if c < 1:
+        raise UsageError("world_model.latent_shape: the channel count must be at least 1")
+    checks: list[tuple[bool, str]] = [
+        (0.0 <= wm.switch_prob <= 1.0, "world_model.switch_prob must be within [0, 1]"),
+        (wm.clamp_scale > 0, "world_model.clamp_scale must be positive"),
+        (0.0 <= wm.ema_decay < 1.0, "world_model.ema_decay must be within [0, 1)"),
+        (wm.unroll_steps >= 1, "world_model.unroll_steps must be at least 1"),
+        (wm.num_conditioning >= 1, "world_model.num_conditioning must be at least 1"),
+        (wm.encoder_lr_scale >= 0, "world_model.encoder_lr_scale must be non-negative"),
+        (wm.decoder_weight >= 0, "world_model.decoder_weight must be non-negative"),
+        (config.sampler.num_steps >= 1, "sampler.num_steps must be at least 1 denoising step"),
+        (
+            0 < config.sampler.sigma_min < config.sampler.sigma_max,
+            "sampler.sigma_min must be positive and below sampler.sigma_max",
+        ),
+        (
+            0 < config.denoiser.noise_sigma_min < config.denoiser.noise_sigma_max,
+            "denoiser.noise_sigma_min must be positive and below denoiser.noise_sigma_max",
+        ),
+        (config.denoiser.sigma_data > 0, "denoiser.sigma_data must be positive"),
+        (config.actor_critic.horizon >= 1, "actor_critic.horizon must be at least 1"),
+        (0 <= config.actor_critic.gamma <= 1, "actor_critic.gamma must be within [0, 1]"),
+        (0 <= config.actor_critic.lambda_ <= 1, "actor_critic.lambda_ must be within [0, 1]"),
+        (0 <= tr.epsilon <= 1, "training.epsilon must be within [0, 1]"),
+        (tr.batch_size >= 1, "training.batch_size must be at least 1"),
+        (tr.lr > 0, "training.lr must be positive"),
+        (tr.initial_steps_min <= tr.initial_steps_max, "training.initial_steps_min must not exceed _max"),
+        (tr.initial_steps_min <= tr.total_env_steps, "training.initial_steps_min must not exceed total_env_steps"),
+        (tr.env_steps_per_epoch >= 1, "training.env_steps_per_epoch must be at least 1"),
+        (tr.initial_steps_chunk >= 1, "training.initial_steps_chunk must be at least 1"),
+        (tr.eval_every_epochs >= 1, "training.eval_every_epochs must be at least 1"),
+        (tr.final_eval_episodes >= 1, "training.final_eval_episodes must be at least 1"),
+        (tr.eval_envs >= 1, "training.eval_envs must be at least 1"),
+        (tr.max_episode_steps >= 1, "training.max_episode_steps must be at least 1"),
+        (
+            all(x >= 0 for x in tr.replay_weights) and sum(tr.replay_weights) > 0,
+            "training.replay_weights must be non-negative with a positive sum",
+        ),
+    ]
+    positive = [k for k, hint in FIELD_TYPES.items() if hint is int and k.endswith(("channels", "_dim", "blocks"))]
+    checks += [(_get(config, k) >= 1, f"{k} must be at least 1") for k in positive]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+
+
+def _get(config: Config, key: str) -> Any:
+    section, name = key.split(".", 1)
+    return getattr(getattr(config, section), name)
+
+
+def parse_set_options(items: list[str] | None) -> dict[str, str]:
+    """`--set key=value` options (repeatable) as an ordered mapping; values are coerced later."""
+    overrides: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects key=value (e.g. world_model.clamp=false), got '{item}'")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def resolve_config(budget: str = "atari100k", overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults, then the budget's preset, then the caller's overrides (a variant's, then `--set`)."""
+    if budget not in BUDGETS:
+        raise UsageError(
+            f"unknown budget '{budget}'{_closest(budget, list(BUDGETS))}; choose one of {', '.join(BUDGETS)}"
+        )
+    config = apply_overrides(Config(), BUDGETS[budget])
+    return apply_overrides(config, overrides or {})
+
+
+def diff(config: Config, base: Config) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ: key -> (base value, value)."""
+    a, b = base.flat(), config.flat()
+    return {k: (a[k], b[k]) for k in a if a[k] != b[k]}

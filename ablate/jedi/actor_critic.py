@@ -1,0 +1,103 @@
+"""Policy and value on latents with an LSTM; REINFORCE with a lambda-return baseline (DIAMOND's loss)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.distributions import Categorical
+from torch.nn import functional as F
+
+from ablate.config import ActorCriticConfig, Config
+from ablate.jedi.latent_net import LatentFeatures
+
+Hidden = tuple[torch.Tensor, torch.Tensor]
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, config: Config, num_actions: int) -> None:
+        super().__init__()
+        cfg = config.actor_critic
+        self.features = LatentFeatures(config.world_model.latent_shape[0], cfg.channels)
+        self.lstm = nn.LSTMCell(self.features.out_dim, cfg.lstm_dim)
+        self.actor = nn.Linear(cfg.lstm_dim, num_actions)
+        self.critic = nn.Linear(cfg.lstm_dim, 1)
+        self.lstm_dim = cfg.lstm_dim
+
+    def initial_state(self, batch: int, device: torch.device) -> Hidden:
+        zeros = torch.zeros(batch, self.lstm_dim, device=device)
+        return zeros, zeros.clone()
+
+    def forward(self, z: torch.Tensor, hidden: Hidden) -> tuple[torch.Tensor, torch.Tensor, Hidden]:
+        """z: (B, C, H, W) -> action logits (B, A), value (B,), new hidden state."""
+        h, c = self.lstm(self.features(z), hidden)
+        return self.actor(h), self.critic(h).squeeze(-1), (h, c)
+
+    def burn_in(self, context: torch.Tensor) -> Hidden:
+        """Run the LSTM over context latents (B, n, C, H, W) before acting from the last one."""
+        hidden = self.initial_state(context.shape[0], context.device)
+        for t in range(context.shape[1] - 1):
+            _, _, hidden = self(context[:, t], hidden)
+        return hidden
+
+    @torch.no_grad()
+    def act(self, z: torch.Tensor, hidden: Hidden, epsilon: float) -> tuple[torch.Tensor, Hidden]:
+        """Sample from the policy, replaced by a uniform action with probability epsilon."""
+        logits, _, hidden = self(z, hidden)
+        action = Categorical(logits=logits).sample()
+        if epsilon > 0:
+            explore = torch.rand(action.shape, device=z.device) < epsilon
+            action = torch.where(explore, torch.randint_like(action, logits.shape[-1]), action)
+        return action, hidden
+
+
+@dataclass
+class Trajectory:
+    """An imagined rollout of horizon H: everything (B, H) except values (B, H + 1)."""
+
+    log_probs: torch.Tensor
+    entropies: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    ends: torch.Tensor
+
+
+def lambda_returns(
+    rewards: torch.Tensor, ends: torch.Tensor, values: torch.Tensor, gamma: float, lambda_: float
+) -> torch.Tensor:
+    """G_t = r_t + gamma (1 - end_t) [(1 - lambda) V(s_t+1) + lambda G_t+1], bootstrapped with V(s_H).
+
+    rewards, ends: (B, H); values: (B, H + 1). Rewards are sign-clipped (JEDI.md section 1).
+    """
+    rewards = rewards.sign()
+    returns = torch.empty_like(rewards)
+    last = values[:, -1]
+    for t in reversed(range(rewards.shape[1])):
+        last = rewards[:, t] + gamma * (1 - ends[:, t]) * ((1 - lambda_) * values[:, t + 1] + lambda_ * last)
+        returns[:, t] = last
+    return returns
+
+
+def actor_critic_loss(traj: Trajectory, cfg: ActorCriticConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """REINFORCE with the lambda-return baseline, value regression and an entropy bonus.
+
+    Steps after an imagined episode ended carry no learning signal and are masked out.
+    """
+    with torch.no_grad():
+        returns = lambda_returns(traj.rewards, traj.ends, traj.values.detach(), cfg.gamma, cfg.lambda_)
+        alive = torch.cat([torch.ones_like(traj.ends[:, :1]), (1 - traj.ends[:, :-1]).cumprod(1)], dim=1)
+        advantage = returns - traj.values[:, :-1].detach()
+    weight = alive / alive.sum().clamp(min=1)
+    policy_loss = -(traj.log_probs * advantage * weight).sum()
+    entropy = (traj.entropies * weight).sum()
+    value_loss = (F.mse_loss(traj.values[:, :-1], returns, reduction="none") * weight).sum()
+    loss = policy_loss - cfg.entropy_weight * entropy + cfg.value_loss_weight * value_loss
+    metrics = {
+        "actor_critic/policy_loss": policy_loss.detach(),
+        "actor_critic/value_loss": value_loss.detach(),
+        "actor_critic/entropy": entropy.detach(),
+        "actor_critic/return": (returns * weight).sum().detach(),
+        "imagination/reward_rate": ((traj.rewards != 0).float() * weight).sum().detach(),
+    }
+    return loss, metrics

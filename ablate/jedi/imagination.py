@@ -1,0 +1,68 @@
+"""The latent world-model environment the actor-critic trains in.
+
+A batch of real context segments (last `num_conditioning` frames and actions) is encoded; then
+for `horizon` steps the policy acts, the Euler sampler draws the next latent from the denoiser,
+and the reward/termination model scores the transition. Everything runs batched on the device
+with no host synchronisation; the world model is frozen here (no gradients).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions import Categorical
+
+from ablate.config import Config
+from ablate.jedi.actor_critic import ActorCritic, Trajectory
+from ablate.jedi.reward_end import RewardEndModel
+from ablate.jedi.sampler import EulerSampler
+from ablate.jedi.world_model import WorldModel
+
+
+class Imagination:
+    def __init__(self, config: Config, world_model: WorldModel, reward_end: RewardEndModel) -> None:
+        self.world_model = world_model
+        self.reward_end = reward_end
+        self.sampler = EulerSampler(world_model.denoiser, config.sampler)
+        self.n = config.world_model.num_conditioning
+        self.horizon = config.actor_critic.horizon
+
+    def rollout(self, actor_critic: ActorCritic, frames: torch.Tensor, actions: torch.Tensor) -> Trajectory:
+        """Imagine `horizon` steps from real context frames (B, n, 3, 64, 64) in [-1, 1] and actions (B, n).
+
+        Gradients flow only into the actor-critic. The context's last action is replaced by the policy's.
+        """
+        with torch.no_grad():
+            latents = self.world_model.encode(frames)
+        hidden = actor_critic.burn_in(latents)
+        with torch.no_grad():
+            reward_hidden = None
+            if self.n > 1:  # warm the reward model's LSTM on the context transitions, as DIAMOND does
+                _, _, reward_hidden = self.reward_end(latents[:, :-1], actions[:, :-1], latents[:, 1:])
+        window_z, past_actions = latents, actions[:, :-1]
+        z = latents[:, -1]
+        log_probs, entropies, values, rewards, ends = [], [], [], [], []
+        for _ in range(self.horizon):
+            logits, value, hidden = actor_critic(z, hidden)
+            dist = Categorical(logits=logits)
+            action = dist.sample()
+            log_probs.append(dist.log_prob(action))
+            entropies.append(dist.entropy())
+            values.append(value)
+            with torch.no_grad():
+                window_a = torch.cat([past_actions, action[:, None]], 1)
+                z_next = self.sampler.sample(window_z, window_a)
+                past_actions = window_a[:, 1:]
+                reward, end, reward_hidden = self.reward_end.sample(z, action, z_next, reward_hidden)
+                window_z = torch.cat([window_z[:, 1:], z_next[:, None]], 1)
+            rewards.append(reward)
+            ends.append(end)
+            z = z_next
+        _, last_value, _ = actor_critic(z, hidden)
+        values.append(last_value)
+        return Trajectory(
+            log_probs=torch.stack(log_probs, 1),
+            entropies=torch.stack(entropies, 1),
+            values=torch.stack(values, 1),
+            rewards=torch.stack(rewards, 1),
+            ends=torch.stack(ends, 1),
+        )

@@ -1,0 +1,142 @@
+"""The replay buffer: uint8 episodes in one flat array, weighted segment sampling, persisted per episode.
+
+Frame i of an episode carries the action taken at it and the reward / end of the transition it
+starts; an episode of T transitions holds T + 1 frames (its last frame starts no transition).
+Sampling follows DIAMOND: episodes in chronological order are split into quarters, a quarter is
+drawn with weights [0.1, 0.1, 0.1, 0.7] (recent data favoured), then an episode uniformly inside
+it, then a segment start uniformly; parts of a segment outside the episode are zero padding,
+flagged by the mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FRAME_SHAPE = (64, 64, 3)
+
+
+@dataclass
+class Segment:
+    frames: torch.Tensor  # (B, L, 3, 64, 64) float in [-1, 1]
+    actions: torch.Tensor  # (B, L) long
+    rewards: torch.Tensor  # (B, L) float, raw
+    ends: torch.Tensor  # (B, L) float
+    mask: torch.Tensor  # (B, L) bool: the frame is real
+    transition_mask: torch.Tensor  # (B, L) bool: a real transition starts at the frame
+
+
+def to_network(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 HWC frames -> float CHW in [-1, 1], on the frames' device."""
+    return frames.permute(*range(frames.ndim - 3), -1, -3, -2).float().div(127.5).sub(1)
+
+
+class ReplayBuffer:
+    def __init__(self, directory: Path, weights: tuple[float, ...] = (0.1, 0.1, 0.1, 0.7)) -> None:
+        self.directory = directory
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.frames = np.zeros((1024, *FRAME_SHAPE), dtype=np.uint8)
+        self.actions = np.zeros(1024, dtype=np.int64)
+        self.rewards = np.zeros(1024, dtype=np.float32)
+        self.ends = np.zeros(1024, dtype=np.float32)
+        self.size = 0
+        self.starts: list[int] = []  # first frame of each episode; the last one may be in progress
+        self.completed = 0
+
+    @property
+    def num_steps(self) -> int:
+        """Transitions stored (frames minus one per episode)."""
+        return self.size - len(self.starts)
+
+    def _grow(self, needed: int) -> None:
+        if needed <= len(self.frames):
+            return
+        capacity = max(needed, 2 * len(self.frames))
+        for name in ("frames", "actions", "rewards", "ends"):
+            old = getattr(self, name)
+            new = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
+            new[: self.size] = old[: self.size]
+            setattr(self, name, new)
+
+    def start_episode(self, frame: np.ndarray) -> None:
+        self._grow(self.size + 1)
+        self.starts.append(self.size)
+        self.frames[self.size] = frame
+        self.size += 1
+
+    def add_step(self, action: int, reward: float, end: bool, next_frame: np.ndarray) -> None:
+        """Record the transition from the episode's last frame, then its next frame."""
+        i = self.size - 1
+        self.actions[i], self.rewards[i], self.ends[i] = action, reward, float(end)
+        self._grow(self.size + 1)
+        self.frames[self.size] = next_frame
+        self.size += 1
+
+    def end_episode(self) -> None:
+        """Close the episode in progress and persist it (episodes on disk make resume cheap)."""
+        start = self.starts[-1]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"episode_{self.completed:06d}.npz"
+        np.savez(
+            path.with_suffix(".tmp.npz"),
+            frames=self.frames[start : self.size],
+            actions=self.actions[start : self.size],
+            rewards=self.rewards[start : self.size],
+            ends=self.ends[start : self.size],
+        )
+        path.with_suffix(".tmp.npz").replace(path)
+        self.completed += 1
+
+    def discard_open_episode(self) -> None:
+        if len(self.starts) > self.completed:
+            self.size = self.starts.pop()
+
+    def load(self, completed: int) -> None:
+        """Reload the first `completed` episodes from disk; later ones (written after the checkpoint) are dropped."""
+        for k in range(completed):
+            with np.load(self.directory / f"episode_{k:06d}.npz") as ep:
+                n = len(ep["frames"])
+                self._grow(self.size + n)
+                self.starts.append(self.size)
+                for name in ("frames", "actions", "rewards", "ends"):
+                    getattr(self, name)[self.size : self.size + n] = ep[name]
+                self.size += n
+        self.completed = completed
+        for stale in self.directory.glob("episode_*.npz"):
+            if int(stale.stem.split("_")[1].split(".")[0]) >= completed:
+                stale.unlink()
+
+    def sample(self, batch: int, length: int, left_pad: int, rng: np.random.Generator, device: torch.device) -> Segment:
+        """`batch` segments of `length` frames; a segment may start up to `left_pad` frames before its episode."""
+        episodes = len(self.starts)
+        groups = [g for g in np.array_split(np.arange(episodes), len(self.weights))]
+        weights = np.array([w if len(g) else 0.0 for w, g in zip(self.weights, groups, strict=True)])
+        chosen_groups = rng.choice(len(groups), size=batch, p=weights / weights.sum())
+        episode_ids = np.array([rng.choice(groups[g]) for g in chosen_groups])
+        bounds = np.array(self.starts + [self.size])
+        first, lengths = bounds[episode_ids], bounds[episode_ids + 1] - bounds[episode_ids]
+        highest = np.maximum(lengths - length, -left_pad)
+        offsets = rng.integers(-left_pad, highest + 1)[:, None] + np.arange(length)
+        real = (offsets >= 0) & (offsets < lengths[:, None])
+        index = first[:, None] + np.clip(offsets, 0, lengths[:, None] - 1)
+        transition = real & (offsets < lengths[:, None] - 1)
+
+        def gather(array: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+            values = array[index]
+            values[~valid] = 0
+            return torch.from_numpy(values).to(device, non_blocking=True)
+
+        return Segment(
+            frames=to_network(gather(self.frames, real)),
+            actions=gather(self.actions, transition),
+            rewards=gather(self.rewards, transition),
+            ends=gather(self.ends, transition),
+            mask=torch.from_numpy(real).to(device),
+            transition_mask=torch.from_numpy(transition).to(device),
+        )
+
+    def state(self) -> dict:
+        return {"completed": self.completed}

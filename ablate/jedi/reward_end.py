@@ -1,0 +1,70 @@
+"""Reward and termination from latents and actions: an LSTM, cross-entropy on sign-binned rewards.
+
+As in DIAMOND, a transition (z_t, a_t, z_t+1) is the input, so the model sees the outcome of the
+action; reward classes are {-1, 0, +1} -> {0, 1, 2}, termination classes {0, 1}.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ablate.config import Config
+from ablate.jedi.latent_net import LatentFeatures
+from ablate.jedi.world_model import masked_mean
+
+Hidden = tuple[torch.Tensor, torch.Tensor]
+
+
+class RewardEndModel(nn.Module):
+    def __init__(self, config: Config, num_actions: int) -> None:
+        super().__init__()
+        cfg = config.reward_end
+        c = config.world_model.latent_shape[0]
+        self.features = LatentFeatures(2 * c, cfg.channels)
+        self.action_embedding = nn.Embedding(num_actions, cfg.channels)
+        self.lstm = nn.LSTM(self.features.out_dim + cfg.channels, cfg.lstm_dim, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(cfg.lstm_dim, cfg.lstm_dim), nn.SiLU(), nn.Linear(cfg.lstm_dim, 3 + 2))
+
+    def forward(
+        self, z: torch.Tensor, actions: torch.Tensor, z_next: torch.Tensor, hidden: Hidden | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, Hidden]:
+        """z, z_next: (B, T, C, H, W); actions: (B, T). Returns reward logits (B, T, 3), end logits (B, T, 2)."""
+        b, t = actions.shape
+        x = self.features(torch.cat([z, z_next], dim=2).flatten(0, 1)).unflatten(0, (b, t))
+        x = torch.cat([x, self.action_embedding(actions)], dim=-1)
+        out, hidden = self.lstm(x, hidden)
+        logits = self.head(out)
+        return logits[..., :3], logits[..., 3:], hidden
+
+    def loss(
+        self, z: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, ends: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """z: (B, T+1, ...) latents of a segment; actions, rewards, ends, mask: (B, T) per transition."""
+        reward_logits, end_logits, _ = self(z[:, :-1], actions, z[:, 1:])
+        reward_loss = masked_mean(
+            F.cross_entropy(reward_logits.transpose(1, 2), reward_classes(rewards), reduction="none"), mask
+        )
+        end_loss = masked_mean(F.cross_entropy(end_logits.transpose(1, 2), ends.long(), reduction="none"), mask)
+        predicted = reward_logits.argmax(-1) - 1
+        metrics = {
+            "reward_end/reward_loss": reward_loss.detach(),
+            "reward_end/end_loss": end_loss.detach(),
+            "reward_end/reward_accuracy": masked_mean((predicted == rewards.sign()).float(), mask).detach(),
+            "replay/reward_rate": masked_mean((rewards != 0).float(), mask).detach(),
+        }
+        return reward_loss + end_loss, metrics
+
+    def sample(
+        self, z: torch.Tensor, actions: torch.Tensor, z_next: torch.Tensor, hidden: Hidden | None
+    ) -> tuple[torch.Tensor, torch.Tensor, Hidden]:
+        """One imagined step: sampled reward in {-1, 0, 1} and end flag, both (B,) floats."""
+        reward_logits, end_logits, hidden = self(z[:, None], actions[:, None], z_next[:, None], hidden)
+        reward = torch.distributions.Categorical(logits=reward_logits[:, 0]).sample() - 1
+        end = torch.distributions.Categorical(logits=end_logits[:, 0]).sample()
+        return reward.float(), end.float(), hidden
+
+
+def reward_classes(rewards: torch.Tensor) -> torch.Tensor:
+    return (rewards.sign() + 1).long()

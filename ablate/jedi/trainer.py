@@ -1,0 +1,527 @@
+"""The JEDI training loop: collect -> train world model, reward model, actor-critic -> evaluate -> checkpoint.
+
+One run is one game and one seed. The schedule is DIAMOND's (JEDI.md section 4): a first
+collection of 5k-10k steps, then 100 environment steps per epoch up to the budget, then final
+epochs without collection; each epoch trains the three components for a fixed number of
+gradient steps on batches from the replay buffer. Every epoch ends with a report through
+`callback`, which is how MLflow tracking and Optuna pruning plug in without touching this loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ablate.config import Config, config_from_dict
+from ablate.envs import make_env, make_vector_env
+from ablate.errors import UsageError
+from ablate.games import GAMES, hns
+from ablate.jedi.actor_critic import ActorCritic, actor_critic_loss
+from ablate.jedi.imagination import Imagination
+from ablate.jedi.replay import ReplayBuffer, to_network
+from ablate.jedi.reward_end import RewardEndModel
+from ablate.jedi.world_model import WorldModel
+
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    env_steps: int
+    metrics: dict[str, float]  # diagnostics; on evaluation epochs also "eval/return"
+    total_epochs: int = 0  # the schedule's length, known once the first collection is done
+
+
+@dataclass
+class RunResult:
+    game: str
+    seed: int
+    env_steps: int
+    eval_returns: list[float]
+    mean_return: float
+    hns: float | None
+    wall_s: float
+    epochs: int = 0
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on (e.g. a non-finite loss); the last good checkpoint stays on disk."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device '{name}' requested but CUDA is not available; use --device cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"unsupported device '{name}'; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+class Agent(nn.Module):
+    """The three trained components of JEDI."""
+
+    def __init__(self, config: Config, num_actions: int) -> None:
+        super().__init__()
+        self.world_model = WorldModel(config, num_actions)
+        self.reward_end = RewardEndModel(config, num_actions)
+        self.actor_critic = ActorCritic(config, num_actions)
+
+
+def parameter_counts(agent: Agent) -> dict[str, int]:
+    """Trainable parameters per component (an EMA target encoder is a copy, not counted)."""
+
+    def count(module: nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+    wm = agent.world_model
+    counts = {"encoder": count(wm.encoder), "denoiser": count(wm.denoiser)}
+    if wm.decoder is not None:
+        counts["decoder"] = count(wm.decoder)
+    counts |= {"reward_end": count(agent.reward_end), "actor_critic": count(agent.actor_critic)}
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+class Optimiser:
+    """AdamW with linear warm-up and gradient-norm clipping, one per component (DIAMOND's settings)."""
+
+    def __init__(self, groups: list[dict], config: Config, weight_decay: float, clip: float) -> None:
+        tr = config.training
+        self.opt = torch.optim.AdamW(groups, lr=tr.lr, eps=tr.adam_eps, weight_decay=weight_decay)
+        warmup = max(1, tr.warmup_steps)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warmup))
+        self.params = [p for g in groups for p in g["params"]]
+        self.clip = clip
+
+    def step(self, loss: torch.Tensor) -> torch.Tensor:
+        """Backward, clip, update; returns the pre-clip gradient norm as a device tensor (no sync)."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        self.opt.step()
+        self.schedule.step()
+        return norm
+
+    def state_dict(self) -> dict:
+        return {"opt": self.opt.state_dict(), "schedule": self.schedule.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.opt.load_state_dict(state["opt"])
+        self.schedule.load_state_dict(state["schedule"])
+
+
+def build_optimisers(agent: Agent, config: Config) -> dict[str, Optimiser]:
+    tr, wm = config.training, agent.world_model
+    encoder_params = list(wm.encoder.parameters())
+    encoder_ids = {id(p) for p in encoder_params}
+    rest = [p for p in wm.parameters() if p.requires_grad and id(p) not in encoder_ids]
+    # JEDI: the encoder learns at 0.3x the denoiser's learning rate.
+    wm_groups = [{"params": rest}, {"params": encoder_params, "lr": tr.lr * config.world_model.encoder_lr_scale}]
+    return {
+        "world_model": Optimiser(wm_groups, config, tr.world_model_weight_decay, tr.world_model_grad_clip),
+        "reward_end": Optimiser(
+            [{"params": list(agent.reward_end.parameters())}],
+            config,
+            tr.reward_end_weight_decay,
+            tr.reward_end_grad_clip,
+        ),
+        "actor_critic": Optimiser(
+            [{"params": list(agent.actor_critic.parameters())}],
+            config,
+            tr.actor_critic_weight_decay,
+            tr.actor_critic_grad_clip,
+        ),
+    }
+
+
+@dataclass
+class Collector:
+    """Steps the training environment with the current policy (epsilon-greedy) and fills the buffer."""
+
+    env: object
+    replay: ReplayBuffer
+    obs: np.ndarray | None = None
+    hidden: tuple[torch.Tensor, torch.Tensor] | None = None
+    episode_return: float = 0.0
+    episodes_started: int = 0
+    finished_returns: list[float] = field(default_factory=list)
+
+    def _reset(self, agent: Agent, device: torch.device) -> None:
+        self.obs, _ = self.env.reset()
+        self.episodes_started += 1
+        self.replay.start_episode(self.obs)
+        self.hidden = agent.actor_critic.initial_state(1, device)
+        self.episode_return = 0.0
+
+    @torch.no_grad()
+    def collect(self, agent: Agent, steps: int, epsilon: float, device: torch.device) -> int:
+        """Take `steps` environment steps; returns how many non-zero rewards were seen."""
+        nonzero = 0
+        for _ in range(steps):
+            if self.obs is None:
+                self._reset(agent, device)
+            frame = to_network(torch.from_numpy(self.obs).to(device))[None]
+            action, self.hidden = agent.actor_critic.act(agent.world_model.encode(frame), self.hidden, epsilon)
+            action = int(action.item())  # the environment needs it on the host
+            self.obs, reward, terminated, truncated, _ = self.env.step(action)
+            self.replay.add_step(action, float(reward), terminated, self.obs)
+            self.episode_return += float(reward)
+            nonzero += reward != 0
+            if terminated or truncated:
+                self.replay.end_episode()
+                self.finished_returns.append(self.episode_return)
+                self.obs = None
+        return nonzero
+
+
+@torch.no_grad()
+def evaluate(agent: Agent, game: str, seed: int, episodes: int, config: Config, device: torch.device) -> list[float]:
+    """Mean-return evaluation as in JEDI.md section 1: epsilon 0, actions sampled from the policy.
+
+    Episodes run `eval_envs` at a time; env i plays a fixed quota of episodes (its first ones), so
+    short episodes are not over-represented.
+    """
+    n = min(config.training.eval_envs, episodes)
+    quotas = np.array([episodes // n + (i < episodes % n) for i in range(n)])
+    returns: list[list[float]] = [[] for _ in range(n)]
+    envs = make_vector_env(game, seed, n, train=False, max_episode_steps=config.training.max_episode_steps)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        hidden = agent.actor_critic.initial_state(n, device)
+        while any(len(r) < q for r, q in zip(returns, quotas, strict=True)):
+            frames = to_network(torch.from_numpy(obs).to(device))
+            actions, hidden = agent.actor_critic.act(agent.world_model.encode(frames), hidden, epsilon=0.0)
+            obs, _, terminated, truncated, info = envs.step(actions.cpu().numpy())
+            done = terminated | truncated
+            for i in np.flatnonzero(done):
+                if len(returns[i]) < quotas[i]:
+                    returns[i].append(float(info["episode"]["r"][i]))
+            # A finished env restarts (same-step autoreset): its policy memory starts afresh too.
+            keep = torch.from_numpy(~done).to(device, torch.float32)[:, None]
+            hidden = (hidden[0] * keep, hidden[1] * keep)
+    finally:
+        envs.close()
+    return [r for per_env in returns for r in per_env]
+
+
+def _schedule_steps(config: Config, epoch: int) -> dict[str, int]:
+    tr = config.training
+    if epoch == 1:
+        return {
+            "world_model": tr.first_epoch_world_model_steps,
+            "reward_end": tr.first_epoch_reward_end_steps,
+            "actor_critic": tr.first_epoch_actor_critic_steps,
+        }
+    return {
+        "world_model": tr.world_model_steps,
+        "reward_end": tr.reward_end_steps,
+        "actor_critic": tr.actor_critic_steps,
+    }
+
+
+def total_epochs(config: Config, initial_steps: int) -> int:
+    tr = config.training
+    collecting = math.ceil(max(0, tr.total_env_steps - initial_steps) / tr.env_steps_per_epoch)
+    return 1 + collecting + tr.final_epochs
+
+
+class Trainer:
+    """Holds one run's state; `run()` is the loop, read top to bottom."""
+
+    def __init__(
+        self,
+        config: Config,
+        game: str,
+        seed: int,
+        out_dir: Path,
+        device: torch.device,
+        callback: Callable[[EpochReport], None] | None,
+        progress: bool,
+    ) -> None:
+        self.config, self.game, self.seed, self.out_dir = config, game, seed, out_dir
+        self.device, self.callback, self.show_progress = device, callback, progress
+        self.env = make_env(game, seed, train=True, max_episode_steps=config.training.max_episode_steps)
+        self.num_actions = int(self.env.action_space.n)
+        # channels_last: faster convolutions on CPU (oneDNN) and on CUDA with bf16 (cuDNN).
+        self.agent = Agent(config, self.num_actions).to(device, memory_format=torch.channels_last)
+        self.optimisers = build_optimisers(self.agent, config)
+        self.imagination = Imagination(config, self.agent.world_model, self.agent.reward_end)
+        self.replay = ReplayBuffer(out_dir / "replay", config.training.replay_weights)
+        self.collector = Collector(self.env, self.replay)
+        self.rng = np.random.default_rng(seed)
+        self.epoch = 0
+        self.total_epochs = 0
+        self.wall_s = 0.0
+        self.use_amp = device.type == "cuda" and config.training.amp
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        if config.training.compile:
+            self.agent.world_model.denoiser.inner.compile()
+            self.agent.actor_critic.compile()
+
+    # -- checkpointing -------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        state = {
+            "agent": self.agent.state_dict(),
+            "optimisers": {k: o.state_dict() for k, o in self.optimisers.items()},
+            "epoch": self.epoch,
+            "total_epochs": self.total_epochs,
+            "wall_s": self.wall_s,
+            "replay_episodes": self.replay.completed,
+            "episodes_started": self.collector.episodes_started,
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+        }
+        tmp = self.out_dir / (CHECKPOINT + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.out_dir / CHECKPOINT)  # atomic: a kill mid-save leaves the previous checkpoint
+
+    def load_checkpoint(self) -> None:
+        state = torch.load(self.out_dir / CHECKPOINT, map_location=self.device, weights_only=False)
+        self.agent.load_state_dict(state["agent"])
+        for k, o in self.optimisers.items():
+            o.load_state_dict(state["optimisers"][k])
+        self.epoch, self.total_epochs, self.wall_s = state["epoch"], state["total_epochs"], state["wall_s"]
+        # The open episode at checkpoint time is dropped; collection restarts on a fresh episode.
+        self.replay.load(state["replay_episodes"])
+        self.collector.episodes_started = state["episodes_started"]
+        # A fresh environment must not replay the run's first episodes: reseed it past those played.
+        self.env.reset(seed=self.seed + state["episodes_started"])
+        torch.set_rng_state(state["torch_rng"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+
+    # -- one epoch's parts ---------------------------------------------------------------------
+    def collect(self) -> None:
+        tr, epsilon = self.config.training, self.config.training.epsilon
+        if self.epoch == 1:
+            # DIAMOND: at least `min` steps, then chunks until enough non-zero rewards or `max` steps.
+            rewards = self.collector.collect(self.agent, tr.initial_steps_min, epsilon, self.device)
+            while rewards < tr.initial_min_rewards and self.replay.num_steps < tr.initial_steps_max:
+                chunk = min(tr.initial_steps_chunk, tr.initial_steps_max - self.replay.num_steps)
+                rewards += self.collector.collect(self.agent, chunk, epsilon, self.device)
+            self.total_epochs = total_epochs(self.config, self.replay.num_steps)
+        elif self.replay.num_steps < tr.total_env_steps:
+            steps = min(tr.env_steps_per_epoch, tr.total_env_steps - self.replay.num_steps)
+            self.collector.collect(self.agent, steps, epsilon, self.device)
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
+
+    def _train_component(
+        self,
+        name: str,
+        steps: int,
+        step_fn: Callable[[], tuple[torch.Tensor, dict]],
+        after_step: Callable[[], None] | None = None,
+    ) -> dict:
+        """Run `steps` gradient steps; metrics are summed on the device and read back once."""
+        if steps == 0:
+            return {}
+        losses, sums = [], {}
+        for _ in range(steps):
+            with self.autocast():
+                loss, metrics = step_fn()
+            metrics[f"{name}/grad_norm"] = self.optimisers[name].step(loss)
+            if after_step is not None:
+                after_step()
+            losses.append(loss.detach())
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0) + v.float()
+        stacked = torch.stack(losses).float()
+        finite = torch.isfinite(stacked)
+        if not bool(finite.all()):
+            step = int((~finite).nonzero()[0, 0])
+            raise TrainingError(
+                f"non-finite {name} loss at epoch {self.epoch}, gradient step {step + 1} of {steps}; "
+                f"the last good checkpoint is in {self.out_dir}"
+            )
+        values = torch.stack([stacked.mean()] + [v / steps for v in sums.values()]).tolist()
+        return dict(zip([f"{name}/loss", *sums], values, strict=True))
+
+    def world_model_step(self) -> tuple[torch.Tensor, dict]:
+        wm = self.config.world_model
+        seg = self.replay.sample(
+            self.config.training.batch_size,
+            wm.num_conditioning + wm.unroll_steps,
+            wm.num_conditioning - 1,
+            self.rng,
+            self.device,
+        )
+        return self.agent.world_model.loss(seg.frames, seg.actions, seg.mask)
+
+    def reward_end_step(self) -> tuple[torch.Tensor, dict]:
+        # DIAMOND trains the reward model on segments of horizon + context length.
+        length = self.config.actor_critic.horizon + self.config.world_model.num_conditioning
+        seg = self.replay.sample(self.config.training.batch_size, length, 0, self.rng, self.device)
+        with torch.no_grad():
+            z = self.agent.world_model.encode(seg.frames)
+        return self.agent.reward_end.loss(
+            z, seg.actions[:, :-1], seg.rewards[:, :-1], seg.ends[:, :-1], seg.transition_mask[:, :-1]
+        )
+
+    def actor_critic_step(self) -> tuple[torch.Tensor, dict]:
+        n = self.config.world_model.num_conditioning
+        seg = self.replay.sample(self.config.training.batch_size, n, n - 1, self.rng, self.device)
+        trajectory = self.imagination.rollout(self.agent.actor_critic, seg.frames, seg.actions)
+        return actor_critic_loss(trajectory, self.config.actor_critic)
+
+    def train_epoch(self) -> dict[str, float]:
+        steps = _schedule_steps(self.config, self.epoch)
+        metrics: dict[str, float] = {}
+        self.agent.train()
+        metrics |= self._train_component(
+            "world_model", steps["world_model"], self.world_model_step, self.agent.world_model.after_step
+        )
+        metrics |= self._train_component("reward_end", steps["reward_end"], self.reward_end_step)
+        metrics |= self._train_component("actor_critic", steps["actor_critic"], self.actor_critic_step)
+        self.agent.eval()
+        return metrics
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        tr = self.config.training
+        with _progress(self.show_progress) as bar:
+            task = bar.add_task(f"{self.game} seed {self.seed}", total=None)
+            while self.total_epochs == 0 or self.epoch < self.total_epochs:
+                started = time.perf_counter()
+                self.epoch += 1
+                self.collect()
+                metrics = self.train_epoch()
+                finished = self.collector.finished_returns
+                if finished:
+                    metrics["train/episode_return"] = float(np.mean(finished))
+                    finished.clear()
+                if self.epoch % tr.eval_every_epochs == 0:
+                    returns = evaluate(
+                        self.agent, self.game, self._eval_seed(), tr.eval_episodes, self.config, self.device
+                    )
+                    metrics["eval/return"] = float(np.mean(returns))
+                self.wall_s += time.perf_counter() - started
+                self.save_checkpoint()
+                report = EpochReport(self.epoch, self.replay.num_steps, metrics, self.total_epochs)
+                with open(self.out_dir / METRICS, "a") as f:
+                    f.write(json.dumps(asdict(report)) + "\n")
+                bar.update(task, total=self.total_epochs, completed=self.epoch, description=_describe(report))
+                if self.callback is not None:
+                    self.callback(report)
+            started = time.perf_counter()
+            returns = evaluate(
+                self.agent, self.game, self._eval_seed(), tr.final_eval_episodes, self.config, self.device
+            )
+            self.wall_s += time.perf_counter() - started
+        mean_return = float(np.mean(returns))
+        return RunResult(
+            game=self.game,
+            seed=self.seed,
+            env_steps=self.replay.num_steps,
+            eval_returns=returns,
+            mean_return=mean_return,
+            hns=hns(self.game, mean_return) if GAMES[self.game].is_atari else None,
+            wall_s=round(self.wall_s, 3),
+            epochs=self.epoch,
+            device=str(self.device),
+        )
+
+    def _eval_seed(self) -> int:
+        # Evaluation episodes are seeded apart from training collection, and differ from epoch to epoch.
+        return 1_000_003 * (self.seed + 1) + self.epoch
+
+
+def _describe(report: EpochReport) -> str:
+    m = report.metrics
+    parts = [f"epoch {report.epoch}/{report.total_epochs}", f"steps {report.env_steps}"]
+    for key, label in (
+        ("world_model/loss", "wm"),
+        ("reward_end/loss", "re"),
+        ("actor_critic/loss", "ac"),
+        ("eval/return", "eval"),
+    ):
+        if key in m:
+            parts.append(f"{label} {m[key]:.3g}")
+    return " ".join(parts)
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def train(
+    config: Config,
+    game: str,
+    seed: int,
+    out_dir: Path,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    callback: Callable[[EpochReport], None] | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Train JEDI on one game and seed; writes config.json, checkpoint.pt, metrics.jsonl and result.json to out_dir.
+
+    With `resume`, continues from out_dir's checkpoint (the config must match the saved one); a run
+    whose result.json exists is returned as is. Exceptions from `callback` propagate (cancellation).
+    """
+    out_dir = Path(out_dir)
+    if game not in GAMES:
+        raise UsageError(f"unknown game '{game}'")
+    torch_device = resolve_device(device)
+    has_checkpoint = (out_dir / CHECKPOINT).exists()
+    if resume and (out_dir / RESULT).exists():
+        return RunResult(**json.loads((out_dir / RESULT).read_text()))
+    if resume and has_checkpoint:
+        saved = config_from_dict(json.loads((out_dir / CONFIG).read_text()))
+        if saved != config:
+            raise UsageError(
+                f"{out_dir} holds a run with another config; resume it with the same options or choose another --out"
+            )
+    elif has_checkpoint or (out_dir / RESULT).exists():
+        raise UsageError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / CONFIG).write_text(json.dumps(config.to_dict(), indent=2))
+    torch.manual_seed(seed)
+    trainer = Trainer(config, game, seed, out_dir, torch_device, callback, progress)
+    if resume and has_checkpoint:
+        trainer.load_checkpoint()
+    else:
+        (out_dir / METRICS).unlink(missing_ok=True)
+    try:
+        result = trainer.run()
+    finally:
+        trainer.env.close()
+    (out_dir / RESULT).write_text(json.dumps(result.to_dict(), indent=2))
+    return result
