@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ablate.config import Config, apply_overrides, resolve_config
+from ablate.config import Config, apply_overrides, diff, resolve_config
 from ablate.errors import UsageError
 
 ROOT_VARIANT = "jedi"
@@ -139,3 +139,19 @@ def resolve_variant(
 ) -> Config:
     """The trainer config of a variant: defaults, budget, the variant's chain, then `--set` overrides."""
     return resolve_config(budget, {**variant_overrides(name, registry), **(overrides or {})})
+
+
+@dataclass(frozen=True)
+class VariantDetails:
+    variant: Variant
+    overrides: dict[str, Any]  # merged along the `extends` chain
+    config: Config
+    changes: dict[str, tuple[Any, Any]]  # dotted key -> (jedi's value, this variant's), at the same budget
+
+
+def describe_variant(name: str, budget: str = "atari100k", variants_dir: str | Path | None = None) -> VariantDetails:
+    """What `ablate variants show` prints: the resolved config and where it differs from `jedi`."""
+    registry = load_variants(variants_dir)
+    config = resolve_variant(name, registry, budget)
+    changes = diff(config, resolve_variant(ROOT_VARIANT, registry, budget))
+    return VariantDetails(registry[name], variant_overrides(name, registry), config, changes)

@@ -10,7 +10,11 @@ import typer
 # Each command module registers its commands on `app` when imported.
 from ablate.cli import (  # noqa: F401
     games,
+    run,
     score,
+    train,
+    ui,
+    variants,
 )
 from ablate.cli.app import app
 from ablate.errors import UsageError

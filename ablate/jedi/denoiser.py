@@ -25,11 +25,14 @@ class Preconditioners:
     c_noise: torch.Tensor
 
 
-def edm_preconditioners(sigma: torch.Tensor, sigma_data: float) -> Preconditioners:
+def edm_preconditioners(sigma: torch.Tensor, sigma_data: float, sigma_offset_noise: float = 0.0) -> Preconditioners:
     """c_in = 1/sqrt(s^2+sd^2), c_skip = sd^2/(s^2+sd^2), c_out = s*sqrt(c_skip) (JEDI.md), c_noise = ln(s)/4.
 
+    As in DIAMOND, s is the effective noise level sqrt(sigma^2 + offset^2): the per-channel offset
+    noise added in training counts as noise, which keeps the regression target bounded at small sigma.
     sigma: (B,); the scales come back shaped (B, 1, 1, 1) to broadcast over latents.
     """
+    sigma = (sigma**2 + sigma_offset_noise**2).sqrt()
     s = sigma[:, None, None, None]
     c_in = 1 / (s**2 + sigma_data**2).sqrt()
     c_skip = sigma_data**2 / (s**2 + sigma_data**2)
@@ -60,7 +63,7 @@ class Denoiser(nn.Module):
         """D(x; sigma) = c_skip x + c_out F(c_in x, c_noise): the estimate of the clean next latent."""
         if self.mse_predictor:
             return self.predict(latent_cond, action_cond)
-        p = edm_preconditioners(sigma, self.cfg.sigma_data)
+        p = edm_preconditioners(sigma, self.cfg.sigma_data, self.cfg.sigma_offset_noise)
         out = self.inner(noisy * p.c_in, p.c_noise, latent_cond, action_cond)
         return self._clamp(p.c_skip * noisy + p.c_out * out.float())
 
@@ -85,7 +88,7 @@ class Denoiser(nn.Module):
         sigma = self.sample_sigma(b, target.device)
         offset = self.cfg.sigma_offset_noise * torch.randn(b, c, 1, 1, device=target.device)
         noisy = target + offset + torch.randn_like(target) * sigma[:, None, None, None]
-        p = edm_preconditioners(sigma, self.cfg.sigma_data)
+        p = edm_preconditioners(sigma, self.cfg.sigma_data, self.cfg.sigma_offset_noise)
         out = self.inner(noisy * p.c_in, p.c_noise, latent_cond, action_cond).float()
         goal = (target - p.c_skip * noisy) / p.c_out
         loss = F.mse_loss(out, goal, reduction="none").flatten(1).mean(1)

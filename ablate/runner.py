@@ -1,0 +1,542 @@
+"""`ablate run`: train (variant, game, seed) jobs, tracked in MLflow, in up to K processes, resumable.
+
+Flow: `plan_run` checks every input before anything is recorded; `run_variants` opens the store once, then one
+parent run per variant, then runs the jobs (in this process when K = 1, else in K spawned processes), and closes
+each parent with the aggregates of its finished children. A job's child run is created, or with resume found
+again, just before the job starts. A study trial uses the same pieces: `open_parent`, `run_children`,
+`close_parent`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.queues
+import os
+import shutil
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import torch
+
+from ablate.config import Config, parse_set_options, resolve_config
+from ablate.errors import UsageError
+from ablate.games import resolve_games
+from ablate.jedi.trainer import EpochReport, resolve_device, total_epochs, train
+from ablate.scoring import ScoreReport, score_runs
+from ablate.tracking import Kind, Status, Tracker, final_mean_return, job_run_name, job_tags, parent_tags
+from ablate.variants import get_variant, load_variants, resolve_variant
+
+JOB_LOG = "job.log"  # a job process's stdout and stderr, beside its checkpoint
+_STOP_TIMEOUT_S = 60.0  # how long stopped jobs get to record KILLED before they are killed outright
+
+
+@dataclass(frozen=True)
+class Job:
+    variant: str
+    game: str
+    seed: int
+    budget: str
+    config: Config
+    out_dir: Path
+
+    @property
+    def name(self) -> str:
+        return job_run_name(self.variant, self.game, self.seed)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return job_tags(self.variant, self.game, self.seed, self.budget, self.config.hash())
+
+
+def make_jobs(variant: str, config: Config, games: Sequence[str], seeds: Sequence[int], budget: str,
+              root: Path) -> list[Job]:
+    """One job per (game, seed); its directory is fixed by (variant, game, seed, config) so a resume finds it."""
+    return [Job(variant, game, seed, budget, config, root / variant / game / f"seed{seed}-{config.hash()}")
+            for game in games for seed in seeds]
+
+
+@dataclass
+class JobOutcome:
+    job: Job
+    run_id: str
+    status: Status
+    mean_return: float | None = None
+    error: str | None = None
+    reused: bool = False  # finished in an earlier invocation, not trained again
+
+
+class JobStopped(Exception):
+    """Raise from an `on_epoch` hook to stop a job early (e.g. a pruned trial); its run ends KILLED."""
+
+
+@dataclass(frozen=True)
+class _Ticket:
+    """A job whose child run is open and ready to train."""
+
+    job: Job
+    run_id: str
+    resume: bool
+
+
+# -- progress ------------------------------------------------------------------------------------------------------
+
+@dataclass
+class JobProgress:
+    """One running job's line in the live view."""
+
+    name: str
+    device: str
+    total_epochs: int  # an estimate until the trainer knows it (after the first collection)
+    epoch: int = 0
+    env_steps: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Progress:
+    """What a live view shows; the runner updates it and calls `listener` after every change."""
+
+    total_jobs: int
+    epochs_total: int  # over the jobs still to train, so the ETA reflects this invocation's work
+    listener: Callable[[Progress], None] | None = None
+    ended_jobs: int = 0
+    failed_jobs: int = 0
+    running: dict[str, JobProgress] = field(default_factory=dict)
+    stopping: bool = False
+    _ended_epochs: int = field(default=0, init=False, repr=False)
+
+    @property
+    def epochs_done(self) -> int:
+        return self._ended_epochs + sum(job.epoch for job in self.running.values())
+
+    def start(self, job: Job, device: str) -> None:
+        self.running[job.name] = JobProgress(job.name, device, _estimated_epochs(job.config))
+        self._notify()
+
+    def epoch(self, job: Job, report: EpochReport) -> None:
+        line = self.running.get(job.name)
+        if line is None:
+            return
+        if report.total_epochs:
+            self.epochs_total += report.total_epochs - line.total_epochs
+            line.total_epochs = report.total_epochs
+        line.epoch, line.env_steps, line.metrics = report.epoch, report.env_steps, report.metrics
+        self._notify()
+
+    def end(self, outcome: JobOutcome) -> None:
+        line = self.running.pop(outcome.job.name, None)
+        if line is None:  # reused: it never started
+            line = JobProgress(outcome.job.name, "", _estimated_epochs(outcome.job.config))
+        # Epochs that will not be trained (a reused, failed or stopped job) leave the total: the ETA stays true.
+        self.epochs_total -= line.total_epochs - line.epoch
+        self._ended_epochs += line.epoch
+        self.ended_jobs += 1
+        self.failed_jobs += outcome.status == "FAILED"
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.listener is not None:
+            self.listener(self)
+
+
+def _estimated_epochs(config: Config) -> int:
+    return total_epochs(config, config.training.initial_steps_min)
+
+
+# -- one job -------------------------------------------------------------------------------------------------------
+
+def _open_job(tracker: Tracker, parent_run_id: str, job: Job, *, resume: bool) -> _Ticket | JobOutcome:
+    """The job's child run: reused if it finished before, reopened if it was cut short, else a new one."""
+    runs = tracker.find_runs(job.tags, parent_run_id=parent_run_id) if resume else []
+    finished = [run for run in runs if run.info.status == "FINISHED" and final_mean_return(run) is not None]
+    if finished:
+        return JobOutcome(job, finished[0].info.run_id, "FINISHED", final_mean_return(finished[0]), reused=True)
+    if runs:
+        tracker.reopen(runs[0])
+        return _Ticket(job, runs[0].info.run_id, resume=True)
+    shutil.rmtree(job.out_dir, ignore_errors=True)  # a new run starts over; the trainer refuses a used directory
+    run_id = tracker.start_run(job.name, job.tags, config=job.config, parent_run_id=parent_run_id)
+    return _Ticket(job, run_id, resume=False)
+
+
+def _execute(ticket: _Ticket, tracker: Tracker, *, device: str, save_checkpoints: bool,
+             on_epoch: Callable[[EpochReport], None] | None = None) -> JobOutcome:
+    """Train the job into its open run and end the run FINISHED, or FAILED with the reason.
+
+    KeyboardInterrupt and JobStopped end the run KILLED and propagate; the trainer's last checkpoint stays
+    on disk, so a resume continues from it.
+    """
+    job, run_id = ticket.job, ticket.run_id
+
+    def callback(report: EpochReport) -> None:
+        tracker.log_metrics(run_id, report.metrics, step=report.env_steps)
+        if on_epoch is not None:
+            on_epoch(report)
+
+    try:
+        with tracker.system_metrics(run_id, resume=ticket.resume):
+            result = train(job.config, job.game, job.seed, job.out_dir, device=device, resume=ticket.resume,
+                           callback=callback, progress=False)
+        tracker.log_job_result(run_id, result, job.out_dir, save_checkpoint=save_checkpoints)
+    except (KeyboardInterrupt, JobStopped):
+        tracker.end_run(run_id, "KILLED")
+        raise
+    except Exception as err:  # one job's failure is recorded; the other jobs go on
+        error = f"{type(err).__name__}: {err}"
+        tracker.end_run(run_id, "FAILED", error)
+        return JobOutcome(job, run_id, "FAILED", error=error)
+    tracker.end_run(run_id, "FINISHED")
+    return JobOutcome(job, run_id, "FINISHED", result.mean_return)
+
+
+# -- parents -------------------------------------------------------------------------------------------------------
+
+def open_parent(tracker: Tracker, variant: str, config: Config, games: Sequence[str], seeds: Sequence[int],
+                budget: str, *, kind: Kind = "variant", name: str | None = None,
+                extra_tags: Mapping[str, str] | None = None, resume: bool = False) -> str:
+    """The parent run of one variant (or trial); with resume, the latest parent of the same command is reopened."""
+    tags = {**parent_tags(kind, variant, list(games), list(seeds), budget, config.hash()), **(extra_tags or {})}
+    previous = tracker.find_runs(tags) if resume else []
+    if previous:
+        tracker.reopen(previous[0])
+        return previous[0].info.run_id
+    return tracker.start_run(name or variant, tags, config=config)
+
+
+def close_parent(tracker: Tracker, parent_run_id: str, outcomes: Sequence[JobOutcome], *, jobs: int,
+                 reps: int = 50_000) -> tuple[Status, ScoreReport | None]:
+    """Log the aggregates of the finished children and end the parent: FINISHED only when all `jobs` finished."""
+    scores: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        if outcome.status == "FINISHED":
+            scores.setdefault(outcome.job.game, []).append(outcome.mean_return)
+    report = score_runs(scores, reps=reps) if scores else None
+    if report is not None:
+        tracker.log_scores(parent_run_id, report)
+    failed = [outcome.job.name for outcome in outcomes if outcome.status == "FAILED"]
+    finished = sum(len(returns) for returns in scores.values())
+    status: Status = "FAILED" if failed else "FINISHED" if finished == jobs else "KILLED"
+    tracker.end_run(parent_run_id, status, f"failed jobs: {', '.join(failed)}" if failed else None)
+    return status, report
+
+
+# -- running jobs here, or in processes ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Options:
+    resume: bool
+    device: str
+    save_checkpoints: bool
+
+
+def _run_here(tracker: Tracker, work: Sequence[tuple[str, Job]], options: _Options, progress: Progress,
+              outcomes: list[JobOutcome], on_epoch: Callable[[Job, EpochReport], None] | None = None) -> None:
+    """Run (parent run id, job) pairs one after another in this process; `outcomes` grows as jobs end."""
+    for parent_run_id, job in work:
+        opened = _open_job(tracker, parent_run_id, job, resume=options.resume)
+        if isinstance(opened, _Ticket):
+            progress.start(job, options.device)
+
+            def hook(report: EpochReport, job: Job = job) -> None:
+                progress.epoch(job, report)
+                if on_epoch is not None:
+                    on_epoch(job, report)
+
+            opened = _execute(opened, tracker, device=options.device, save_checkpoints=options.save_checkpoints,
+                              on_epoch=hook)
+        outcomes.append(opened)
+        progress.end(opened)
+
+
+def run_children(tracker: Tracker, parent_run_id: str, *, variant: str, overrides: Mapping[str, Any],
+                 games: Sequence[str], seeds: Sequence[int], budget: str, out_root: Path, resume: bool = False,
+                 device: str = "auto", save_checkpoints: bool = False,
+                 on_epoch: Callable[[Job, EpochReport], None] | None = None,
+                 on_progress: Callable[[Progress], None] | None = None) -> dict[tuple[str, int], JobOutcome]:
+    """Train the (game, seed) children of one parent run, one after another in this process (a study trial).
+
+    `overrides` are dotted config keys on top of `budget` (the variant's, then the sampled ones); jobs keep
+    their files under `out_root`. `on_epoch` sees every epoch report; raising JobStopped from it ends that
+    child KILLED and propagates, as does KeyboardInterrupt. Returns the outcome per (game, seed).
+    """
+    jobs = make_jobs(variant, resolve_config(budget, overrides), games, seeds, budget, out_root)
+    outcomes: list[JobOutcome] = []
+    progress = Progress(len(jobs), sum(_estimated_epochs(job.config) for job in jobs), on_progress)
+    _run_here(tracker, [(parent_run_id, job) for job in jobs], _Options(resume, device, save_checkpoints),
+              progress, outcomes, on_epoch)
+    return {(outcome.job.game, outcome.job.seed): outcome for outcome in outcomes}
+
+
+@dataclass
+class _Worker:
+    ticket: _Ticket
+    process: multiprocessing.process.BaseProcess
+    device: str
+
+
+def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoints: bool, threads: int,
+                 events: multiprocessing.queues.Queue) -> None:
+    """A job's process: reports each epoch and its outcome over `events`; its own output goes to its log file."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # how the parent stops it; Ctrl-C is ignored here
+    ticket.job.out_dir.mkdir(parents=True, exist_ok=True)
+    with open(ticket.job.out_dir / JOB_LOG, "a") as log:  # library chatter would tear the parent's live view
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(threads)  # K jobs share the cores instead of oversubscribing them
+    name = ticket.job.name
+    try:
+        outcome = _execute(ticket, tracker, device=device, save_checkpoints=save_checkpoints,
+                           on_epoch=lambda report: events.put(("epoch", name, report)))
+    except KeyboardInterrupt:
+        outcome = JobOutcome(ticket.job, ticket.run_id, "KILLED")
+    events.put(("done", name, outcome))
+
+
+def _device_pool(device: str) -> list[str]:
+    """Devices the jobs are spread over: every GPU when CUDA (or auto) is asked for and there are several."""
+    if device in ("auto", "cuda") and torch.cuda.device_count() > 1:
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [device]
+
+
+def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options: _Options, jobs: int,
+                      progress: Progress, outcomes: list[JobOutcome]) -> None:
+    """Run (parent run id, job) pairs in up to `jobs` spawned processes; on Ctrl-C stop them and re-raise."""
+    context = multiprocessing.get_context("spawn")  # fork would copy this process's threads, CUDA and DB handles
+    events = context.Queue()
+    devices = _device_pool(options.device)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    pending = deque(work)
+    running: dict[str, _Worker] = {}
+
+    def handle(timeout: float) -> None:
+        for kind, name, payload in _drain(events, timeout):
+            worker = running.get(name)
+            if worker is None:
+                continue
+            if kind == "epoch":
+                progress.epoch(worker.ticket.job, payload)
+            else:
+                finish(running.pop(name), payload)
+
+    def finish(worker: _Worker, outcome: JobOutcome) -> None:
+        worker.process.join()
+        outcomes.append(outcome)
+        progress.end(outcome)
+
+    def reap(status: Status) -> None:
+        """End the runs of processes that died without reporting (killed, crashed)."""
+        for name, worker in list(running.items()):
+            if worker.process.is_alive():
+                continue
+            handle(timeout=0.2)  # its report may still be in the queue
+            if name in running:
+                error = f"job process exited with code {worker.process.exitcode}"
+                tracker.end_run(worker.ticket.run_id, status, error if status == "FAILED" else None)
+                finish(running.pop(name), JobOutcome(worker.ticket.job, worker.ticket.run_id, status, error=error))
+
+    def launch(parent_run_id: str, job: Job) -> None:
+        opened = _open_job(tracker, parent_run_id, job, resume=options.resume)
+        if isinstance(opened, JobOutcome):
+            outcomes.append(opened)
+            progress.end(opened)
+            return
+        device = min(devices, key=lambda d: sum(w.device == d for w in running.values()))
+        process = context.Process(target=_job_process, name=job.name, args=(
+            opened, tracker, device, options.save_checkpoints, threads, events))
+        process.start()
+        running[job.name] = _Worker(opened, process, device)
+        progress.start(job, device)
+
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                with _ctrl_c_ignored():
+                    launch(*pending.popleft())
+            handle(timeout=1.0)
+            reap("FAILED")
+    except KeyboardInterrupt:
+        progress.stopping = True
+        with _ctrl_c_ignored():  # stopping must finish, or runs would stay RUNNING
+            for worker in running.values():
+                if worker.process.is_alive():
+                    os.kill(worker.process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + _STOP_TIMEOUT_S
+            while running and time.monotonic() < deadline:
+                handle(timeout=0.5)
+                reap("KILLED")
+            for worker in running.values():
+                worker.process.kill()
+                worker.process.join()
+            reap("KILLED")
+        raise
+
+
+@contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C for a short step that must not be cut in half (a launch: run opened, process started).
+
+    Processes started meanwhile inherit the ignored SIGINT, so Ctrl-C reaches only this process, which stops
+    each job once (SIGTERM) rather than jobs dying mid-bookkeeping on a second signal.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _drain(events: multiprocessing.queues.Queue, timeout: float) -> list[tuple[str, str, Any]]:
+    """Wait up to `timeout` for one message, then take whatever else is queued."""
+    try:
+        messages = [events.get(timeout=timeout)]
+    except Empty:
+        return []
+    while True:
+        try:
+            messages.append(events.get_nowait())
+        except Empty:
+            return messages
+
+
+# -- `ablate run` --------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunRequest:
+    """The options of `ablate run`, unvalidated."""
+
+    variants: list[str]
+    games: str
+    seeds: int | None = None  # seeds 0..N-1 (default 1 seed); exclusive with seed_list
+    seed_list: str | None = None  # "1,2,3"
+    budget: str = "smoke"
+    set_options: list[str] = field(default_factory=list)  # "key=value"
+    jobs: int = 1
+    device: str = "auto"
+    experiment: str = "ablate"
+    tracking_uri: str | None = None
+    resume: bool = False
+    save_checkpoints: bool = False
+    variants_dir: Path | None = None
+    out: Path = Path("runs")
+    reps: int = 50_000  # bootstrap resamples for the parents' confidence intervals
+
+
+@dataclass(frozen=True)
+class VariantPlan:
+    variant: str
+    config: Config
+    jobs: list[Job]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    games: list[str]
+    seeds: list[int]
+    variants: list[VariantPlan]
+
+
+def parse_seeds(count: int | None, seed_list: str | None) -> list[int]:
+    """`--seeds N` (seeds 0..N-1) or `--seed-list 1,2,3`; one seed, 0, when neither is given."""
+    if count is not None and seed_list is not None:
+        raise UsageError("give --seeds or --seed-list, not both")
+    if seed_list is None:
+        if count is not None and count < 1:
+            raise UsageError(f"--seeds must be at least 1, got {count}")
+        return list(range(count or 1))
+    try:
+        seeds = [int(item) for item in seed_list.split(",") if item.strip()]
+    except ValueError:
+        raise UsageError(f"--seed-list expects comma-separated integers such as 1,2,3, got '{seed_list}'") from None
+    if not seeds or min(seeds) < 0:
+        raise UsageError(f"--seed-list expects non-negative integers such as 1,2,3, got '{seed_list}'")
+    return list(dict.fromkeys(seeds))
+
+
+def plan_run(request: RunRequest) -> RunPlan:
+    """Every job of the request, with every input checked: nothing is recorded before this passes."""
+    if not request.variants:
+        raise UsageError("name at least one variant; `ablate variants` lists them")
+    if request.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {request.jobs}")
+    if not request.experiment.strip():
+        raise UsageError("--experiment must not be empty")
+    registry = load_variants(request.variants_dir)
+    games = resolve_games(request.games)
+    seeds = parse_seeds(request.seeds, request.seed_list)
+    resolve_device(request.device)
+    overrides = parse_set_options(request.set_options)
+    resolve_config(request.budget, overrides)  # a bad budget or --set is reported as such, not per variant
+    root = request.out.resolve() / request.experiment
+    plans = []
+    for name in dict.fromkeys(request.variants):
+        get_variant(name, registry)  # an unknown name gets its suggestions before any combination is tried
+        try:
+            config = resolve_variant(name, registry, request.budget, overrides)
+        except UsageError as err:
+            raise UsageError(f"variant '{name}' with budget '{request.budget}' and --set: {err}") from None
+        plans.append(VariantPlan(name, config, make_jobs(name, config, games, seeds, request.budget, root)))
+    return RunPlan(games, seeds, plans)
+
+
+@dataclass
+class VariantResult:
+    variant: str
+    parent_run_id: str
+    status: Status
+    report: ScoreReport | None  # None when no child finished
+    outcomes: list[JobOutcome]
+
+
+@dataclass
+class RunSummary:
+    experiment: str
+    tracking_uri: str
+    budget: str
+    variants: list[VariantResult]
+    interrupted: bool
+
+    @property
+    def failed(self) -> list[JobOutcome]:
+        return [outcome for v in self.variants for outcome in v.outcomes if outcome.status == "FAILED"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 only when every job finished; 130 after Ctrl-C, as a shell reports it."""
+        if self.interrupted:
+            return 130
+        return 0 if all(v.status == "FINISHED" for v in self.variants) else 1
+
+
+def run_variants(request: RunRequest, on_progress: Callable[[Progress], None] | None = None) -> RunSummary:
+    """`ablate run`: every (variant, game, seed) job trained and tracked; Ctrl-C stops the jobs, runs end KILLED."""
+    plan = plan_run(request)
+    tracker = Tracker.open(request.experiment, request.tracking_uri)
+    parents = {p.variant: open_parent(tracker, p.variant, p.config, plan.games, plan.seeds, request.budget,
+                                      resume=request.resume) for p in plan.variants}
+    work = [(parents[p.variant], job) for p in plan.variants for job in p.jobs]
+    progress = Progress(len(work), sum(_estimated_epochs(job.config) for _, job in work), on_progress)
+    options = _Options(request.resume, request.device, request.save_checkpoints)
+    outcomes: list[JobOutcome] = []
+    try:
+        if request.jobs == 1:
+            _run_here(tracker, work, options, progress, outcomes)
+        else:
+            _run_in_processes(tracker, work, options, request.jobs, progress, outcomes)
+        interrupted = False
+    except KeyboardInterrupt:
+        interrupted = True
+    results = []
+    for p in plan.variants:
+        own = [outcome for outcome in outcomes if outcome.job.variant == p.variant]
+        status, report = close_parent(tracker, parents[p.variant], own, jobs=len(p.jobs), reps=request.reps)
+        results.append(VariantResult(p.variant, parents[p.variant], status, report, own))
+    return RunSummary(request.experiment, tracker.uri, request.budget, results, interrupted)

@@ -1,0 +1,319 @@
+"""Shapes, value ranges and formulas of every JEDI component, and what each ablation switch changes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ablate.config import resolve_config
+from ablate.jedi.actor_critic import ActorCritic, Trajectory, actor_critic_loss, lambda_returns
+from ablate.jedi.denoiser import edm_preconditioners
+from ablate.jedi.encoder import Decoder, Encoder, clamp
+from ablate.jedi.imagination import Imagination
+from ablate.jedi.replay import ReplayBuffer
+from ablate.jedi.reward_end import RewardEndModel
+from ablate.jedi.sampler import EulerSampler, karras_sigmas
+from ablate.jedi.trainer import Agent, parameter_counts
+from ablate.jedi.world_model import WorldModel
+
+A = 3  # actions
+
+
+def config(**overrides):
+    return resolve_config("test", overrides)
+
+
+def frames(b: int, t: int) -> torch.Tensor:
+    return torch.rand(b, t, 3, 64, 64) * 2 - 1
+
+
+@pytest.mark.parametrize("shape", [(16, 8, 8), (8, 4, 4), (32, 16, 16), (4, 8, 8)])
+def test_encoder_produces_the_latent_shape_within_the_clamp(shape):
+    cfg = config(**{"world_model.latent_shape": list(shape)})
+    z = Encoder(cfg)(frames(2, 1)[:, 0] * 50)
+    assert z.shape == (2, *shape)
+    assert z.abs().max() < 3.0
+
+
+def test_clamp_off_lets_latents_exceed_the_bound():
+    cfg = config(**{"world_model.clamp": False})
+    encoder = Encoder(cfg)
+    with torch.no_grad():
+        encoder.out[-1].bias.fill_(10.0)
+    assert encoder(frames(2, 1)[:, 0]).abs().max() > 3.0
+    clamped = Encoder(config())
+    clamped.load_state_dict(encoder.state_dict())
+    assert clamped(frames(2, 1)[:, 0]).abs().max() <= 3.0
+
+
+def test_clamp_formula():
+    z = torch.tensor([0.0, 1.0, 100.0, -100.0])
+    expected = [0.0, 3 * math.tanh(1 / 3), 3.0, -3.0]
+    assert clamp(z, 3.0).tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_decoder_reconstructs_frame_shape():
+    cfg = config(**{"world_model.decoder": True})
+    out = Decoder(cfg)(torch.randn(2, 16, 8, 8))
+    assert out.shape == (2, 3, 64, 64) and out.abs().max() <= 1
+
+
+def test_edm_preconditioners_match_hand_computed_values():
+    # sigma = 0.5, sigma_data = 0.5: c_in = 1/sqrt(0.5), c_skip = 0.5, c_out = 0.5 sqrt(0.5), c_noise = ln(0.5)/4
+    p = edm_preconditioners(torch.tensor([0.5, 2.0]), 0.5)
+    assert p.c_in.flatten().tolist() == pytest.approx([1 / math.sqrt(0.5), 1 / math.sqrt(4.25)])
+    assert p.c_skip.flatten().tolist() == pytest.approx([0.5, 0.25 / 4.25])
+    assert p.c_out.flatten().tolist() == pytest.approx([0.5 * math.sqrt(0.5), 2.0 * math.sqrt(0.25 / 4.25)])
+    assert p.c_noise.tolist() == pytest.approx([math.log(0.5) / 4, math.log(2.0) / 4])
+
+
+def test_offset_noise_counts_in_the_effective_noise_level():
+    # DIAMOND: s = sqrt(sigma^2 + offset^2); sigma = 0.4, offset = 0.3 -> s = 0.5
+    p = edm_preconditioners(torch.tensor([0.4]), 0.5, 0.3)
+    assert p.c_skip.item() == pytest.approx(0.5) and p.c_noise.item() == pytest.approx(math.log(0.5) / 4)
+
+
+def test_training_noise_is_log_normal_and_clipped():
+    wm = WorldModel(config(), A)
+    torch.manual_seed(0)
+    sigma = wm.denoiser.sample_sigma(50_000, torch.device("cpu"))
+    assert sigma.min() >= 2e-3 and sigma.max() <= 20
+    assert sigma.log().median().item() == pytest.approx(-0.4, abs=0.03)
+
+
+def test_karras_schedule_and_sampler_steps():
+    cfg = config(**{"sampler.num_steps": 3}).sampler
+    sigmas = karras_sigmas(cfg, torch.device("cpu"))
+    assert sigmas.tolist()[0] == pytest.approx(5.0) and sigmas.tolist()[-2] == pytest.approx(2e-3)
+    assert sigmas[-1] == 0 and len(sigmas) == 4
+    mid = ((5.0 ** (1 / 7) + 0.5 * (2e-3 ** (1 / 7) - 5.0 ** (1 / 7))) ** 7)
+    assert sigmas[1].item() == pytest.approx(mid, rel=1e-5)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_sampler_calls_the_denoiser_once_per_step(steps):
+    cfg = config(**{"sampler.num_steps": steps})
+    wm = WorldModel(cfg, A)
+    calls = []
+    original = wm.denoiser.denoise
+
+    def counting(*args):
+        calls.append(args[1][0].item())
+        return original(*args)
+
+    wm.denoiser.denoise = counting
+    z = EulerSampler(wm.denoiser, cfg.sampler).sample(torch.randn(2, 4, 16, 8, 8), torch.zeros(2, 4, dtype=torch.long))
+    assert len(calls) == steps and calls[0] == pytest.approx(5.0)
+    assert z.shape == (2, 16, 8, 8) and torch.isfinite(z).all()
+
+
+def test_one_step_sampler_returns_the_denoised_estimate():
+    cfg = config(**{"sampler.num_steps": 1})
+    wm = WorldModel(cfg, A)
+    cond, act = torch.randn(2, 4, 16, 8, 8), torch.zeros(2, 4, dtype=torch.long)
+    torch.manual_seed(1)
+    z = EulerSampler(wm.denoiser, cfg.sampler).sample(cond, act)
+    torch.manual_seed(1)
+    x = torch.randn(2, 16, 8, 8) * 5.0
+    assert torch.allclose(z, wm.denoiser.denoise(x, torch.full((2,), 5.0), cond, act), atol=1e-5)
+
+
+def _gradients_into_frames(stop_gradient: str) -> tuple[float, float]:
+    """Gradient reaching the conditioning frame and the target frame through the encoder."""
+    cfg = config(**{"world_model.stop_gradient": stop_gradient, "world_model.num_conditioning": 1,
+                    "world_model.unroll_steps": 1})
+    torch.manual_seed(0)
+    wm = WorldModel(cfg, A)
+    torch.nn.init.normal_(wm.denoiser.inner.conv_out.weight, std=0.1)  # zero-init would hide gradients
+    x = frames(4, 2).requires_grad_(True)
+    loss, _ = wm.loss(x, torch.zeros(4, 2, dtype=torch.long), torch.ones(4, 2, dtype=torch.bool))
+    if loss.requires_grad:
+        loss.backward()
+    grad = x.grad if x.grad is not None else torch.zeros_like(x)
+    return grad[:, 0].abs().sum().item(), grad[:, 1].abs().sum().item()
+
+
+def test_stop_gradient_target_trains_the_encoder_through_conditioning_only():
+    conditioning, target = _gradients_into_frames("target")
+    assert conditioning > 0 and target == 0
+
+
+def test_stop_gradient_none_lets_the_loss_reach_the_encoder_through_the_target():
+    conditioning, target = _gradients_into_frames("none")
+    assert conditioning > 0 and target > 0
+
+
+def test_stop_gradient_both_gives_the_encoder_no_dynamics_gradient():
+    conditioning, target = _gradients_into_frames("both")
+    assert conditioning == 0 and target == 0
+    cfg = config(**{"world_model.stop_gradient": "both"})
+    wm = WorldModel(cfg, A)
+    loss, _ = wm.loss(frames(2, 6), torch.zeros(2, 6, dtype=torch.long), torch.ones(2, 6, dtype=torch.bool))
+    loss.backward()
+    assert all(p.grad is None or not p.grad.any() for p in wm.encoder.parameters())
+
+
+def _fed_forward(mode: str, prob: float, steps: int = 6) -> list[bool]:
+    """For each training step: was the denoiser's prediction fed forward as the next conditioning latent?"""
+    cfg = config(**{"world_model.switch_mode": mode, "world_model.switch_prob": prob, "world_model.unroll_steps": 2})
+    wm = WorldModel(cfg, A)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    original = wm.denoiser.loss
+
+    def recording(target, latent_cond, action_cond):
+        loss, prediction = original(target, latent_cond, action_cond)
+        seen.append((latent_cond[:, -1].detach().clone(), prediction.detach().clone()))
+        return loss, prediction
+
+    wm.denoiser.loss = recording
+    fed = []
+    for _ in range(steps):
+        seen.clear()
+        wm.loss(frames(2, 6), torch.zeros(2, 6, dtype=torch.long), torch.ones(2, 6, dtype=torch.bool))
+        wm.after_step()
+        fed.append(torch.equal(seen[1][0], seen[0][1]))
+    return fed
+
+
+def test_switch_probability_zero_never_and_one_always_feeds_the_prediction():
+    assert not any(_fed_forward("random", 0.0))
+    assert all(_fed_forward("random", 1.0))
+
+
+def test_random_switching_mixes_and_alternation_is_deterministic():
+    torch.manual_seed(0)
+    mixed = _fed_forward("random", 0.5, steps=40)
+    assert 5 < sum(mixed) < 35
+    assert _fed_forward("alternate", 0.5, steps=4) == [False, True, False, True]
+
+
+def test_ema_target_encoder_follows_the_encoder_slowly():
+    cfg = config(**{"world_model.target_encoder": "ema", "world_model.ema_decay": 0.9})
+    wm = WorldModel(cfg, A)
+    online, target = next(wm.encoder.parameters()), next(wm.target_encoder.parameters())
+    with torch.no_grad():
+        online.add_(1.0)
+    before = target.clone()
+    wm.after_step()
+    assert torch.allclose(target, before + 0.1 * (online - before))
+    assert not target.requires_grad
+
+
+def test_mse_predictor_is_deterministic():
+    cfg = config(**{"world_model.predictor": "mse"})
+    wm = WorldModel(cfg, A)
+    cond, act = torch.randn(2, 4, 16, 8, 8), torch.zeros(2, 4, dtype=torch.long)
+    sampler = EulerSampler(wm.denoiser, cfg.sampler)
+    assert torch.equal(sampler.sample(cond, act), sampler.sample(cond, act))
+
+
+def test_decoder_reconstruction_reaches_the_encoder_even_with_both_stopped():
+    cfg = config(**{"world_model.decoder": True, "world_model.stop_gradient": "both"})
+    wm = WorldModel(cfg, A)
+    loss, metrics = wm.loss(frames(2, 6), torch.zeros(2, 6, dtype=torch.long), torch.ones(2, 6, dtype=torch.bool))
+    loss.backward()
+    assert "world_model/reconstruction_loss" in metrics
+    assert any(p.grad is not None and p.grad.any() for p in wm.encoder.parameters())
+
+
+def test_latent_statistics_are_reported():
+    wm = WorldModel(config(), A)
+    _, metrics = wm.loss(frames(3, 6), torch.zeros(3, 6, dtype=torch.long), torch.ones(3, 6, dtype=torch.bool))
+    for key in ("latent/std_mean", "latent/std_min", "latent/saturation"):
+        assert key in metrics and 0 <= metrics[key] < 3
+
+
+def test_reward_end_model_outputs_and_loss():
+    cfg = config()
+    model = RewardEndModel(cfg, A)
+    z = torch.randn(2, 5, 16, 8, 8)
+    rewards = torch.tensor([[0.0, 5.0, -2.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    loss, metrics = model.loss(z, torch.zeros(2, 4, dtype=torch.long), rewards, torch.zeros(2, 4),
+                               torch.ones(2, 4, dtype=torch.bool))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert metrics["replay/reward_rate"].item() == pytest.approx(3 / 8)
+    reward, end, _ = model.sample(z[:, 0], torch.zeros(2, dtype=torch.long), z[:, 1], None)
+    assert set(reward.tolist()) <= {-1.0, 0.0, 1.0} and set(end.tolist()) <= {0.0, 1.0}
+
+
+def test_lambda_returns_by_hand():
+    rewards = torch.tensor([[1.0, 0.0, 5.0]])  # sign-clipped to 1, 0, 1
+    ends = torch.tensor([[0.0, 0.0, 1.0]])
+    values = torch.tensor([[0.5, 0.2, 0.4, 9.0]])
+    g, lam = 0.9, 0.5
+    g2 = 1.0  # the end cuts the bootstrap
+    g1 = 0 + g * ((1 - lam) * 0.4 + lam * g2)
+    g0 = 1 + g * ((1 - lam) * 0.2 + lam * g1)
+    assert lambda_returns(rewards, ends, values, g, lam)[0].tolist() == pytest.approx([g0, g1, g2])
+
+
+def test_actor_critic_shapes_and_loss():
+    cfg = config()
+    ac = ActorCritic(cfg, A)
+    logits, value, hidden = ac(torch.randn(2, 16, 8, 8), ac.initial_state(2, torch.device("cpu")))
+    assert logits.shape == (2, A) and value.shape == (2,) and hidden[0].shape == (2, cfg.actor_critic.lstm_dim)
+    action, _ = ac.act(torch.randn(5, 16, 8, 8), ac.initial_state(5, torch.device("cpu")), epsilon=1.0)
+    assert action.shape == (5,) and ((0 <= action) & (action < A)).all()
+    traj = Trajectory(log_probs=torch.randn(2, 4, requires_grad=True), entropies=torch.rand(2, 4),
+                      values=torch.randn(2, 5, requires_grad=True), rewards=torch.zeros(2, 4), ends=torch.zeros(2, 4))
+    loss, metrics = actor_critic_loss(traj, cfg.actor_critic)
+    loss.backward()
+    assert traj.log_probs.grad is not None and "actor_critic/entropy" in metrics
+
+
+def test_imagination_rollout_shapes_and_gradients_only_into_the_actor_critic():
+    cfg = config(**{"actor_critic.horizon": 5})
+    agent = Agent(cfg, A)
+    imagination = Imagination(cfg, agent.world_model, agent.reward_end)
+    traj = imagination.rollout(agent.actor_critic, frames(3, 4), torch.zeros(3, 4, dtype=torch.long))
+    assert traj.values.shape == (3, 6) and traj.rewards.shape == (3, 5) and traj.ends.shape == (3, 5)
+    loss, _ = actor_critic_loss(traj, cfg.actor_critic)
+    loss.backward()
+    assert all(p.grad is None for p in agent.world_model.parameters())
+    assert any(p.grad is not None for p in agent.actor_critic.parameters())
+
+
+def test_default_model_size_is_close_to_the_published_13_5m():
+    counts = parameter_counts(Agent(resolve_config("atari100k"), 18))
+    assert 12.5e6 < counts["total"] < 14.5e6
+
+
+def _buffer_with_episodes(tmp_path, lengths):
+    buffer = ReplayBuffer(tmp_path, (0.1, 0.1, 0.1, 0.7))
+    for k, n in enumerate(lengths):
+        buffer.start_episode(np.full((64, 64, 3), k, np.uint8))
+        for t in range(n):
+            buffer.add_step(t % A, float(t == n - 1), t == n - 1, np.full((64, 64, 3), k, np.uint8))
+        buffer.end_episode()
+    return buffer
+
+
+def test_replay_sampling_favours_the_latest_quarter(tmp_path):
+    buffer = _buffer_with_episodes(tmp_path, [10] * 8)  # quarters: episodes {0,1}, {2,3}, {4,5}, {6,7}
+    rng = np.random.default_rng(0)
+    seg = buffer.sample(4000, 1, 0, rng, torch.device("cpu"))
+    episode = ((seg.frames[:, 0, 0, 0, 0] + 1) * 127.5).round().long()
+    quarter_share = torch.bincount(episode // 2, minlength=4).float() / 4000
+    assert quarter_share.tolist() == pytest.approx([0.1, 0.1, 0.1, 0.7], abs=0.03)
+
+
+def test_replay_segments_pad_outside_the_episode(tmp_path):
+    buffer = _buffer_with_episodes(tmp_path, [3])  # 4 frames, 3 transitions
+    seg = buffer.sample(200, 6, 2, np.random.default_rng(0), torch.device("cpu"))
+    assert seg.frames.shape == (200, 6, 3, 64, 64)
+    assert (seg.mask.sum(1) == 4).all()  # every real frame of the short episode fits in the segment
+    assert (seg.transition_mask.sum(1) == 3).all()
+    assert (seg.frames[~seg.mask] == -1).all()  # zero padding, i.e. black frames
+    assert seg.rewards.sum().item() == 200 and seg.ends.sum().item() == 200
+
+
+def test_replay_persists_episodes_and_reloads_only_those_checkpointed(tmp_path):
+    buffer = _buffer_with_episodes(tmp_path, [3, 4, 5])
+    reloaded = ReplayBuffer(tmp_path)
+    reloaded.load(2)
+    assert reloaded.num_steps == 7 and reloaded.completed == 2
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["episode_000000.npz", "episode_000001.npz"]
+    assert np.array_equal(reloaded.frames[: reloaded.size], buffer.frames[: reloaded.size])

@@ -1,0 +1,260 @@
+"""`ablate run`: the MLflow record end to end, bad input, failures, interruption and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+import ablate
+import ablate.runner as runner
+from ablate.cli.main import main
+from ablate.config import resolve_config
+from ablate.errors import UsageError
+from ablate.games import GAMES, hns
+from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, EpochReport, RunResult, TrainingError
+from ablate.runner import Progress, RunRequest, parse_seeds, run_variants
+from ablate.tracking import git_commit
+
+TEST_BUDGET = ["--budget", "test"]
+
+
+@pytest.fixture
+def uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh working directory and store; one torch thread per process, as `--jobs` would share 2 cores."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("ABLATE_VARIANTS_DIR", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read by the spawned job processes
+    monkeypatch.setenv("COLUMNS", "200")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield f"sqlite:///{tmp_path}/mlflow.db"
+    torch.set_num_threads(threads)
+
+
+def runs_of(uri: str, kind: str) -> list[Run]:
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("ablate")
+    return list(client.search_runs([experiment.experiment_id], f"tags.`ablate.kind` = '{kind}'"))
+
+
+def fake_train(fail_seeds: tuple[int, ...] = ()):
+    """A trainer with the real contract that takes no time: three epochs, then a result; seeds in `fail_seeds` fail."""
+
+    def train(config, game, seed, out_dir, *, device="auto", resume=False, callback=None, progress=True) -> RunResult:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / CONFIG).write_text(json.dumps(config.to_dict()))
+        for epoch in range(1, 4):
+            if seed in fail_seeds and epoch == 2:
+                raise TrainingError("non-finite world_model loss at epoch 2, gradient step 1 of 2")
+            callback(EpochReport(epoch, 20 * epoch, {"world_model/loss": 1 / epoch, "eval/return": float(epoch)}, 3))
+        (out_dir / CHECKPOINT).write_bytes(b"checkpoint")
+        mean = 10.0 + seed
+        result = RunResult(game, seed, 60, [mean - 1, mean + 1], mean, hns(game, mean) if GAMES[game].is_atari
+                           else None, 0.1)
+        (out_dir / RESULT).write_text(json.dumps(result.to_dict()))
+        return result
+
+    return train
+
+
+def test_parse_seeds() -> None:
+    assert parse_seeds(None, None) == [0]
+    assert parse_seeds(3, None) == [0, 1, 2]
+    assert parse_seeds(None, "3, 1,3") == [3, 1]
+    for count, seed_list in [(0, None), (2, "1"), (None, "a,b"), (None, "-1"), (None, ",")]:
+        with pytest.raises(UsageError):
+            parse_seeds(count, seed_list)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["stopgrad-bth", "--games", "catch"], "unknown variant 'stopgrad-bth' (did you mean 'stopgrad-both'?)"),
+        (["jedi", "--games", "pongg"], "unknown game or set 'pongg' (did you mean 'Pong'?)"),
+        (["jedi", "--games", "catch", "--set", "world_model.clmp=false"], "did you mean 'world_model.clamp'?"),
+        (["jedi", "--games", "catch", "--set", "world_model.clamp=maybe"], "expected true or false"),
+        (["jedi", "--games", "catch", "--set", "clamp"], "--set expects key=value"),
+        (["early-start", "--games", "catch"],  # valid at the paper's budget, not at `test`'s 80 initial steps
+         "variant 'early-start' with budget 'test' and --set: training.initial_steps_min must not exceed"),
+        (["jedi", "--games", "catch", "--seeds", "2", "--seed-list", "1,2"], "give --seeds or --seed-list"),
+        (["jedi", "--games", "catch", "--jobs", "0"], "--jobs must be at least 1"),
+        (["jedi", "--games", "catch", "--device", "tpu"], "device"),
+        (["jedi", "--games", "catch", "--budget", "huge"], "unknown budget 'huge'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_creates_no_run(uri: str, tmp_path: Path, args: list[str], message: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    variants = tmp_path / "variants"  # the working directory's variants/, searched before the shipped ones
+    variants.mkdir()
+    (variants / "early-start.toml").write_text('description = "x."\n[overrides]\n"training.initial_steps_min" = 100\n')
+    budget = [] if "--budget" in args else TEST_BUDGET
+    assert main(["run", *args, *budget, "--tracking-uri", uri]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "mlflow.db").exists()  # validation ran before the store was even opened
+
+
+def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Real trainings in 3 processes against one SQLite file. RoadRunner: an Atari game whose episodes end
+    # within a few hundred steps under an untrained policy, so evaluation stays quick.
+    code = main(["run", "jedi", "--games", "catch,RoadRunner", "--seeds", "2", *TEST_BUDGET, "--jobs", "3",
+                 "--save-checkpoints", "--tracking-uri", uri])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "jedi: FINISHED" in out and "RoadRunner" in out and "Mean HNS" in out
+
+    (parent,) = runs_of(uri, "variant")
+    assert parent.info.run_name == "jedi" and parent.info.status == "FINISHED"
+    assert {k: parent.data.tags[k] for k in ("ablate.variant", "ablate.games", "ablate.budget", "ablate.seeds")} == {
+        "ablate.variant": "jedi", "ablate.games": "catch,RoadRunner", "ablate.budget": "test", "ablate.seeds": "0,1"}
+    for name in ("mean", "median", "iqm", "optimality_gap"):
+        low, value, high = (parent.data.metrics[f"hns/{name}{end}"] for end in ("_ci_low", "", "_ci_high"))
+        assert low <= value <= high
+    assert "hns/sym_hns" not in parent.data.metrics  # needs both halves of the benchmark
+
+    config = resolve_config("test")
+    children = runs_of(uri, "job")
+    assert sorted(run.info.run_name for run in children) == [
+        "jedi/RoadRunner/seed0", "jedi/RoadRunner/seed1", "jedi/catch/seed0", "jedi/catch/seed1"]
+    client = MlflowClient(uri)
+    for child in children:
+        tags, metrics = child.data.tags, child.data.metrics
+        assert child.info.status == "FINISHED"
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        assert tags["ablate.config_hash"] == config.hash() == parent.data.tags["ablate.config_hash"]
+        assert f"jedi/{tags['ablate.game']}/seed{tags['ablate.seed']}" == child.info.run_name
+        assert tags["ablate.version"] == ablate.__version__
+        assert tags.get("mlflow.source.git.commit") == git_commit()
+        assert child.data.params == {key: str(value) for key, value in config.flat().items()}
+        assert "final/mean_return" in metrics and "world_model/loss" in metrics and "eval/return" in metrics
+        assert ("final/hns" in metrics) == (tags["ablate.game"] == "RoadRunner")
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "world_model/loss")]
+        assert steps == sorted(steps) and steps[-1] == config.training.total_env_steps  # step = env steps
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert artifacts == {CONFIG, RESULT, "eval_returns.csv", "learning_curve.png", CHECKPOINT}
+        result = json.loads(Path(client.download_artifacts(child.info.run_id, RESULT, str(tmp_path))).read_text())
+        assert result["mean_return"] == metrics["final/mean_return"]
+
+
+def test_failed_job_is_recorded_and_the_others_finish(uri: str, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(runner, "train", fake_train(fail_seeds=(1,)))
+    code = main(["run", "jedi", "no-clamp", "--games", "catch,Pong", "--seeds", "2", *TEST_BUDGET,
+                 "--tracking-uri", uri])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAILED jedi/Pong/seed1: TrainingError: non-finite world_model loss" in out
+    children = {run.info.run_name: run for run in runs_of(uri, "job")}
+    assert len(children) == 8
+    for name, run in children.items():
+        assert run.info.status == ("FAILED" if name.endswith("seed1") else "FINISHED"), name
+        assert ("ablate.error" in run.data.tags) == name.endswith("seed1")
+        if run.info.status == "FINISHED":  # no checkpoint without --save-checkpoints
+            assert CHECKPOINT not in {a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id)}
+    parents = runs_of(uri, "variant")
+    assert {run.info.status for run in parents} == {"FAILED"}
+    assert all(run.data.tags["ablate.error"].startswith("failed jobs: ") for run in parents)
+    assert all("hns/mean" in run.data.metrics for run in parents)  # scored over the seeds that finished
+
+
+def test_progress_reports_every_job(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "train", fake_train())
+    seen: list[tuple[int, int, int]] = []
+
+    def listen(progress: Progress) -> None:
+        seen.append((progress.ended_jobs, len(progress.running), progress.epochs_done))
+
+    summary = run_variants(RunRequest(["jedi"], "catch", seeds=2, budget="test", tracking_uri=uri, reps=100),
+                           on_progress=listen)
+    assert summary.exit_code == 0 and summary.variants[0].report.per_game["catch"].seeds == 2
+    assert (0, 1, 3) in seen and seen[-1] == (2, 0, 6)
+
+
+def _kill_during_epoch(seed: int, epoch: int):
+    """Wrap the real trainer so that job `seed` is interrupted (as by Ctrl-C) after `epoch` epochs."""
+    real_train = runner.train
+
+    def train(config, game, job_seed, out_dir, *, callback, **kwargs) -> RunResult:
+        def interrupting(report: EpochReport) -> None:
+            callback(report)
+            if job_seed == seed and report.epoch == epoch:
+                raise KeyboardInterrupt
+
+        return real_train(config, game, job_seed, out_dir, callback=interrupting, **kwargs)
+
+    return train
+
+
+def test_interrupted_run_resumes_into_the_same_runs(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    request = RunRequest(["jedi"], "catch", seeds=2, budget="test", tracking_uri=uri, reps=100)
+    real_train = runner.train
+    monkeypatch.setattr(runner, "train", _kill_during_epoch(seed=1, epoch=2))
+    first = run_variants(request)
+    assert first.interrupted and first.exit_code == 130
+    before = {run.info.run_name: run for run in runs_of(uri, "job")}
+    assert {name: run.info.status for name, run in before.items()} == {
+        "jedi/catch/seed0": "FINISHED", "jedi/catch/seed1": "KILLED"}
+    assert runs_of(uri, "variant")[0].info.status == "KILLED"
+
+    monkeypatch.setattr(runner, "train", real_train)
+    second = run_variants(replace(request, resume=True))
+    assert second.exit_code == 0
+    after = {run.info.run_name: run for run in runs_of(uri, "job")}
+    assert {name: run.info.status for name, run in after.items()} == {
+        "jedi/catch/seed0": "FINISHED", "jedi/catch/seed1": "FINISHED"}
+    assert {name: run.info.run_id for name, run in after.items()} == {n: r.info.run_id for n, r in before.items()}
+    outcomes = {outcome.job.seed: outcome for outcome in second.variants[0].outcomes}
+    assert outcomes[0].reused and not outcomes[1].reused
+    (parent,) = runs_of(uri, "variant")  # reopened, not duplicated, and scored over both seeds
+    assert parent.info.status == "FINISHED" and parent.data.metrics["final/mean_return"] == pytest.approx(
+        sum(o.mean_return for o in outcomes.values()) / 2)
+    steps = [m.step for m in MlflowClient(uri).get_metric_history(after["jedi/catch/seed1"].info.run_id,
+                                                                    "world_model/loss")]
+    assert steps[-1] == resolve_config("test").training.total_env_steps  # trained on from the checkpoint
+
+    third = run_variants(replace(request, resume=True))  # nothing left to do
+    assert third.exit_code == 0 and all(outcome.reused for outcome in third.variants[0].outcomes)
+    assert len(runs_of(uri, "job")) == 2 and len(runs_of(uri, "variant")) == 1
+
+
+def _job_processes() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+
+
+def test_job_process_faults_then_resume(uri: str) -> None:
+    """A job process killed outright fails alone; Ctrl-C stops the others (KILLED); --resume finishes them all."""
+    request = RunRequest(["jedi"], "catch", seeds=3, budget="test", tracking_uri=uri, jobs=2, reps=100)
+    events: list[str] = []
+
+    def faults(progress: Progress) -> None:
+        if not events and progress.epochs_done >= 1:
+            events.append("kill")
+            _job_processes()[0].kill()
+        elif events == ["kill"] and getattr(progress.running.get("jedi/catch/seed2"), "epoch", 0) >= 1:
+            events.append("ctrl-c")
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does to this process; jobs ignore it themselves
+
+    first = run_variants(request, on_progress=faults)
+    assert events == ["kill", "ctrl-c"]
+    assert first.interrupted and first.exit_code == 130 and not _job_processes()
+    assert len(first.failed) == 1 and "job process exited with code -9" in first.failed[0].error
+    before = {run.info.run_name: run for run in runs_of(uri, "job")}
+    statuses = [run.info.status for run in before.values()]
+    assert statuses.count("FAILED") == 1 and before["jedi/catch/seed2"].info.status == "KILLED"
+    assert "RUNNING" not in statuses and runs_of(uri, "variant")[0].info.status == "FAILED"
+
+    second = run_variants(replace(request, resume=True))
+    assert second.exit_code == 0
+    after = {run.info.run_name: run for run in runs_of(uri, "job")}
+    assert {run.info.status for run in after.values()} == {"FINISHED"}
+    assert {name: run.info.run_id for name, run in after.items()} == {n: r.info.run_id for n, r in before.items()}

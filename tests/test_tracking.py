@@ -1,0 +1,150 @@
+"""The MLflow contract's plumbing: URI resolution, the store, lock retries, concurrent writers, system metrics, UI."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+import ablate.tracking as tracking
+from ablate.errors import UsageError
+from ablate.tracking import Tracker, resolve_tracking_uri, retry_locked, serve_ui
+
+
+@pytest.fixture
+def uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def test_tracking_uri_option_then_environment_then_working_directory(uri: str, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_tracking_uri() == uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    assert resolve_tracking_uri() == "sqlite:///elsewhere.db"
+    assert resolve_tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+
+
+def test_retry_locked_backs_off_on_lock_errors_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(tracking.time, "sleep", sleeps.append)
+    calls = iter([RuntimeError("(sqlite3.OperationalError) database is locked")] * 3 + ["ok"])
+
+    def flaky() -> str:
+        outcome = next(calls)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert retry_locked(flaky) == "ok"
+    assert len(sleeps) == 3 and sleeps[0] < sleeps[2]  # exponential, even with jitter
+
+    def broken() -> None:
+        raise ValueError("no such table")
+
+    with pytest.raises(ValueError):
+        retry_locked(broken)
+    assert len(sleeps) == 3  # other errors are not retried
+
+    def locked() -> None:
+        raise RuntimeError("database is locked")
+
+    with pytest.raises(RuntimeError, match="locked"):
+        retry_locked(locked)  # a lock that never clears is finally reported
+
+
+def test_open_creates_the_store_once_and_reuses_the_experiment(uri: str, tmp_path: Path) -> None:
+    first = Tracker.open("ablate", uri)
+    assert (tmp_path / "mlflow.db").exists()
+    assert Tracker.open("ablate", uri) == first
+    MlflowClient(uri).delete_experiment(first.experiment_id)
+    with pytest.raises(UsageError, match="experiment 'ablate' was deleted"):
+        Tracker.open("ablate", uri)
+
+
+def test_run_states_and_error_tag(uri: str) -> None:
+    tracker = Tracker.open("ablate", uri)
+    run_id = tracker.start_run("x", {"ablate.kind": "job"})
+    tracker.end_run(run_id, "FAILED", "TrainingError: non-finite loss")
+    run = tracker.client.get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags[tracking.TAG_ERROR] == "TrainingError: non-finite loss"
+    assert run.data.tags[tracking.TAG_VERSION]
+    tracker.reopen(run)  # a resumed run is RUNNING again, without its old error
+    run = tracker.client.get_run(run_id)
+    assert run.info.status == "RUNNING" and tracking.TAG_ERROR not in run.data.tags
+    assert [r.info.run_id for r in tracker.find_runs({"ablate.kind": "job"})] == [run_id]
+
+
+def _writer(tracker: Tracker, index: int, batches: int) -> None:
+    run_id = tracker.start_run(f"writer{index}", {"ablate.kind": "job"})
+    for step in range(batches):
+        tracker.log_metrics(run_id, {"a": step, "b": -step, "c": index}, step=step)
+    tracker.end_run(run_id, "FINISHED")
+
+
+def test_concurrent_writers_share_one_sqlite_file(uri: str) -> None:
+    tracker = Tracker.open("ablate", uri)  # the schema exists before any writer starts
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_writer, args=(tracker, i, 40)) for i in range(3)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(timeout=120)
+    assert [process.exitcode for process in writers] == [0, 0, 0]
+    runs = tracker.find_runs({"ablate.kind": "job"})
+    assert len(runs) == 3 and all(run.info.status == "FINISHED" for run in runs)
+    assert all(len(tracker.client.get_metric_history(run.info.run_id, "a")) == 40 for run in runs)
+
+
+def test_system_metrics_are_logged_while_a_job_runs(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    tracker = Tracker.open("ablate", uri)
+    run_id = tracker.start_run("x", {})
+    with tracker.system_metrics(run_id, resume=False):
+        time.sleep(1.0)
+    metrics = tracker.client.get_run(run_id).data.metrics
+    assert "system/cpu_utilization_percentage" in metrics and "system/system_memory_usage_megabytes" in metrics
+
+
+def test_ui_of_a_tracking_server_is_the_server_itself() -> None:
+    seen: list[str] = []
+    assert serve_ui("http://mlflow.example:5000", None, seen.append) == 0
+    assert seen == ["http://mlflow.example:5000"]
+
+
+def test_ablate_ui_serves_the_store(uri: str) -> None:
+    Tracker.open("ablate", uri)
+    command = [sys.executable, "-c", "from ablate.cli.main import entry; entry()", "ui", "--tracking-uri", uri]
+    # A session of its own, so Ctrl-C (SIGINT to the group) reaches `ablate ui` and the server it started.
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              start_new_session=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("MLflow UI: http://127.0.0.1:")
+        url = line.split()[2]
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                    assert response.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the MLflow UI did not come up"
+                time.sleep(0.5)
+        # The same store: the experiment `ablate run` writes to is there.
+        query = f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=ablate"
+        with urllib.request.urlopen(query, timeout=10) as response:
+            assert json.load(response)["experiment"]["name"] == "ablate"
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        assert server.wait(timeout=60) == 0

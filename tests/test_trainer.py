@@ -1,0 +1,162 @@
+"""The training loop end to end on the `test` budget: results, resume, failures, reproducibility, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ablate.cli.main import main
+from ablate.config import resolve_config
+from ablate.errors import UsageError
+from ablate.jedi import trainer as trainer_module
+from ablate.jedi.trainer import CHECKPOINT, METRICS, RESULT, TrainingError, train
+from ablate.jedi.world_model import WorldModel
+
+
+def test_catch_runs_end_to_end(tmp_path):
+    reports = []
+    result = train(resolve_config("test"), "catch", 0, tmp_path, device="cpu", progress=False, callback=reports.append)
+    saved = json.loads((tmp_path / RESULT).read_text())
+    assert saved["game"] == "catch" and saved["hns"] is None and saved["seed"] == 0
+    assert len(saved["eval_returns"]) == 3 and set(saved["eval_returns"]) <= {-1.0, 1.0}
+    assert saved["mean_return"] == pytest.approx(sum(saved["eval_returns"]) / 3)
+    assert saved["env_steps"] >= 120 and saved["wall_s"] > 0
+    assert [r.epoch for r in reports] == list(range(1, reports[-1].total_epochs + 1))
+    for key in ("world_model/loss", "world_model/grad_norm", "reward_end/loss", "actor_critic/loss",
+                "actor_critic/entropy", "latent/std_min", "latent/saturation", "imagination/reward_rate",
+                "replay/reward_rate"):
+        assert key in reports[0].metrics
+    assert any("eval/return" in r.metrics for r in reports)
+    assert (tmp_path / CHECKPOINT).exists() and (tmp_path / "config.json").exists()
+    assert result.mean_return == saved["mean_return"]
+
+
+def test_atari_game_runs_end_to_end_with_hns(tmp_path):
+    result = train(resolve_config("test"), "Pong", 1, tmp_path, device="cpu", progress=False)
+    assert result.game == "Pong" and result.hns == pytest.approx((result.mean_return + 20.7) / (14.6 + 20.7))
+
+
+def test_same_seed_reproduces_the_run_on_cpu(tmp_path):
+    a = train(resolve_config("test"), "catch", 3, tmp_path / "a", device="cpu", progress=False)
+    b = train(resolve_config("test"), "catch", 3, tmp_path / "b", device="cpu", progress=False)
+    assert a.eval_returns == b.eval_returns
+    assert (tmp_path / "a" / METRICS).read_text() == (tmp_path / "b" / METRICS).read_text()
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+    config = resolve_config("test")
+
+    def interrupt(report):
+        if report.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, "catch", 0, tmp_path, device="cpu", progress=False, callback=interrupt)
+    assert not (tmp_path / RESULT).exists()
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["epoch"] == 2
+    with pytest.raises(UsageError, match="--resume"):
+        train(config, "catch", 0, tmp_path, device="cpu", progress=False)
+    epochs = []
+    result = train(config, "catch", 0, tmp_path, device="cpu", progress=False, resume=True,
+                   callback=lambda r: epochs.append(r.epoch))
+    assert epochs[0] == 3 and result.epochs == epochs[-1]
+    lines = [json.loads(line)["epoch"] for line in (tmp_path / METRICS).read_text().splitlines()]
+    assert lines == list(range(1, result.epochs + 1))
+    assert train(config, "catch", 0, tmp_path, device="cpu", progress=False, resume=True) == result
+
+
+def test_resume_refuses_another_config(tmp_path):
+    train(resolve_config("test"), "catch", 0, tmp_path, device="cpu", progress=False,
+          callback=lambda r: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(UsageError, match="another config"):
+        train(resolve_config("test", {"world_model.clamp": False}), "catch", 0, tmp_path, device="cpu",
+              progress=False, resume=True)
+
+
+def test_non_finite_loss_stops_the_run_naming_component_and_step(tmp_path, monkeypatch):
+    original = WorldModel.loss
+    calls = {"n": 0}
+
+    def poisoned(self, *args):
+        loss, metrics = original(self, *args)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] > 5 else loss), metrics
+
+    monkeypatch.setattr(WorldModel, "loss", poisoned)
+    with pytest.raises(TrainingError, match=r"non-finite world_model loss at epoch 2, gradient step 2 of 2"):
+        train(resolve_config("test"), "catch", 0, tmp_path, device="cpu", progress=False)
+    checkpoint = torch.load(tmp_path / CHECKPOINT, weights_only=False)
+    assert checkpoint["epoch"] == 1  # the last good one stays
+    assert all(torch.isfinite(v).all() for v in checkpoint["agent"].values() if v.is_floating_point())
+
+
+def test_bad_device_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="device"):
+        train(resolve_config("test"), "catch", 0, tmp_path, device="tpu", progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="CUDA is not available"):
+            train(resolve_config("test"), "catch", 0, tmp_path, device="cuda", progress=False)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"world_model.latent_shape": "16x6x6"}, "cannot be produced from 64x64"),
+        ({"world_model.latent_shape": "16x8x4"}, "cannot be produced from 64x64"),
+        ({"sampler.num_steps": 0}, "at least 1 denoising step"),
+        ({"world_model.switch_prob": 1.5}, r"within \[0, 1\]"),
+        ({"world_model.stop_gradient": "encoder"}, "not one of target, none, both"),
+        ({"world_model.stop_gradiant": "both"}, "did you mean 'world_model.stop_gradient'"),
+        ({"training.batch_size": "many"}, "expected an integer"),
+        ({"world_model.clamp": "maybe"}, "expected true or false"),
+        ({"training.lr": "nan"}, "finite"),
+    ],
+)
+def test_invalid_configurations_are_refused(override, message):
+    with pytest.raises(UsageError, match=message):
+        resolve_config("test", override)
+
+
+def test_overrides_are_coerced_from_strings():
+    config = resolve_config("smoke", {"world_model.latent_shape": "8x4x4", "world_model.clamp": "false",
+                                      "sampler.num_steps": "5", "training.replay_weights": "0.25,0.25,0.25,0.25"})
+    assert config.world_model.latent_shape == (8, 4, 4) and config.encoder_downsamples == 4
+    assert config.world_model.clamp is False and config.sampler.num_steps == 5
+    assert config.training.replay_weights == (0.25, 0.25, 0.25, 0.25)
+
+
+def test_unknown_budget_is_refused():
+    with pytest.raises(UsageError, match="unknown budget 'smok'.*did you mean 'smoke'"):
+        resolve_config("smok")
+
+
+def test_cli_train_writes_the_result(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--game", "CATCH", "--budget", "test", "--device", "cpu", "--out", str(out),
+                 "--set", "world_model.stop_gradient=both"])
+    assert code == 0
+    assert json.loads((out / RESULT).read_text())["game"] == "catch"
+    assert json.loads((out / "config.json").read_text())["world_model"]["stop_gradient"] == "both"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--game", "pongg"],
+        ["--game", "catch", "--set", "world_model.nope=1"],
+        ["--game", "catch", "--set", "novalue"],
+        ["--game", "catch", "--budget", "huge"],
+    ],
+)
+def test_cli_train_bad_input_is_one_line_exit_2(tmp_path, capsys, args):
+    assert main(["train", "--out", str(tmp_path / "x"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_progress_description_names_losses():
+    report = trainer_module.EpochReport(3, 300, {"world_model/loss": 0.5, "eval/return": 1.0}, 10)
+    assert trainer_module._describe(report) == "epoch 3/10 steps 300 wm 0.5 eval 1"
