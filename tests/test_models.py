@@ -256,7 +256,7 @@ def test_actor_critic_shapes_and_loss():
     logits, value, hidden = ac(torch.randn(2, 16, 8, 8), ac.initial_state(2, torch.device("cpu")))
     assert logits.shape == (2, A) and value.shape == (2,) and hidden[0].shape == (2, cfg.actor_critic.lstm_dim)
     action, _ = ac.act(torch.randn(5, 16, 8, 8), ac.initial_state(5, torch.device("cpu")), epsilon=1.0)
-    assert action.shape == (5,) and ((0 <= action) & (action < A)).all()
+    assert action.shape == (5,) and ((action >= 0) & (action < A)).all()
     traj = Trajectory(log_probs=torch.randn(2, 4, requires_grad=True), entropies=torch.rand(2, 4),
                       values=torch.randn(2, 5, requires_grad=True), rewards=torch.zeros(2, 4), ends=torch.zeros(2, 4))
     loss, metrics = actor_critic_loss(traj, cfg.actor_critic)

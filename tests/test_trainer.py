@@ -68,8 +68,11 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_resume_refuses_another_config(tmp_path):
-    train(resolve_config("test"), "catch", 0, tmp_path, device="cpu", progress=False,
-          callback=lambda r: (_ for _ in ()).throw(KeyboardInterrupt))
+    def interrupt(report):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(resolve_config("test"), "catch", 0, tmp_path, device="cpu", progress=False, callback=interrupt)
     with pytest.raises(UsageError, match="another config"):
         train(resolve_config("test", {"world_model.clamp": False}), "catch", 0, tmp_path, device="cpu",
               progress=False, resume=True)

@@ -12,6 +12,7 @@ from ablate.cli import (  # noqa: F401
     games,
     run,
     score,
+    study,
     train,
     ui,
     variants,

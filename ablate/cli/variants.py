@@ -35,6 +35,7 @@ def variants(
     variants_dir: Annotated[Path | None, typer.Option(help=_VARIANTS_DIR_HELP, show_default=False)] = None,
 ) -> None:
     if ctx.invoked_subcommand is not None:
+        ctx.obj = variants_dir  # `ablate variants --variants-dir D show NAME` means D too
         return
     table = Table(title="variants", title_justify="left", show_lines=True)
     for column in ("name", "extends", "description", "overrides"):
@@ -48,12 +49,13 @@ def variants(
 
 @variants_app.command("show", help="Print a variant's fully resolved config, marking where it differs from jedi.")
 def show(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The variant to show.", show_default=False)],
     budget: Annotated[str, typer.Option(help="Budget preset the config is resolved at: atari100k, smoke, test.")]
     = "atari100k",
     variants_dir: Annotated[Path | None, typer.Option(help=_VARIANTS_DIR_HELP, show_default=False)] = None,
 ) -> None:
-    details = describe_variant(name, budget, variants_dir)
+    details = describe_variant(name, budget, variants_dir or ctx.obj)
     console = Console()
     variant = details.variant
     console.print(f"[bold]{escape(variant.name)}[/] ({escape(str(variant.path))}): {escape(variant.description)}")

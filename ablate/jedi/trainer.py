@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -524,4 +525,5 @@ def train(
     finally:
         trainer.env.close()
     (out_dir / RESULT).write_text(json.dumps(result.to_dict(), indent=2))
+    shutil.rmtree(out_dir / "replay", ignore_errors=True)  # a finished run never samples again; ~1 GB at atari100k
     return result
