@@ -171,7 +171,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "actor_critic.channels": 16,
         "actor_critic.lstm_dim": 64,
         "actor_critic.horizon": 10,
-        "training.total_env_steps": 2_000,
+        "training.total_env_steps": 1_500,
         "training.initial_steps_min": 500,
         "training.initial_steps_max": 1_000,
         "training.final_epochs": 5,

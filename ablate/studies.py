@@ -232,7 +232,7 @@ def _grid_size(space: Sequence[Axis]) -> int | None:
     return None if any(p is None for p in points) else math.prod(len(p) for p in points)
 
 
-def study_dirs() -> list[Path]:
+def _study_dirs() -> list[Path]:
     """studies/ in the working directory, then the repository's (editable install); the first file of a name wins."""
     dirs = [Path.cwd() / "studies", Path(__file__).resolve().parent.parent / "studies"]
     return list(dict.fromkeys(d.resolve() for d in dirs if d.is_dir()))
@@ -240,7 +240,7 @@ def study_dirs() -> list[Path]:
 
 def _study_files() -> dict[str, Path]:
     files: dict[str, Path] = {}
-    for directory in study_dirs():
+    for directory in _study_dirs():
         for path in sorted(directory.glob("*.toml")):
             files.setdefault(path.stem, path)
     return files
@@ -497,7 +497,10 @@ def open_storage(url: str, on_stale: Callable[[optuna.Study, FrozenTrial], None]
                  "heartbeat_stale_trial_callback": on_stale} if on_stale else {}
     try:
         storage = retry_locked(RDBStorage, url, engine_kwargs=engine_kwargs, **heartbeat)
-    except (ImportError, sqlalchemy.exc.SQLAlchemyError) as err:
+    except ImportError:
+        raise UsageError(f"no database driver for '{shown_storage(url)}'; install it, e.g. "
+                         "pip install 'psycopg[binary]' for postgresql://") from None
+    except sqlalchemy.exc.SQLAlchemyError as err:
         raise UsageError(f"cannot open Optuna storage '{shown_storage(url)}': {str(err).splitlines()[0]}") from None
     if sqlite:
         _lock_on_begin(storage.engine)
@@ -530,7 +533,8 @@ def _create_or_join(definition: StudyDefinition, storage: RDBStorage, url: str) 
         study.set_metric_names([definition.objective])
     elif stored != settings:
         theirs, ours = json.loads(stored), json.loads(settings)
-        differ = [f"{key} {theirs.get(key)} there, {ours[key]} here" for key in ours if theirs.get(key) != ours[key]]
+        differ = [f"{key} {theirs.get(key)} there, {ours[key]} here" for key in ours
+                  if theirs.get(key) != ours[key] and key != "base_config_hash"] or ["the base variant's config"]
         raise UsageError(f"study '{definition.name}' in {shown_storage(url)} was created with other settings "
                          f"({'; '.join(differ)}); run it with the same options, or use another --storage")
     study.set_user_attr(ATTR_N_TRIALS, definition.n_trials)
@@ -910,11 +914,9 @@ def objective_figure(definition: StudyDefinition, trials: Sequence[FrozenTrial],
     """One panel per swept parameter: each complete trial's objective against the parameter's value."""
     figure = Figure(figsize=(4.5 * len(definition.space), 4))  # a bare Figure renders with Agg, no pyplot state
     for ax, axis in zip(figure.subplots(1, len(definition.space), squeeze=False)[0], definition.space, strict=True):
-        def place(value: Any, axis: Axis = axis) -> Any:
-            return axis.values.index(value) if axis.values is not None else value
-
-        ax.scatter([place(t.params[axis.key]) for t in trials], [t.value for t in trials], alpha=0.7)
-        ax.scatter([place(best.params[axis.key])], [best.value], color="black", marker="*", s=150, label="best")
+        ax.scatter([_position(axis, t.params[axis.key]) for t in trials], [t.value for t in trials], alpha=0.7)
+        ax.scatter([_position(axis, best.params[axis.key])], [best.value], color="black", marker="*", s=150,
+                   label="best")
         if axis.values is not None:
             ax.set_xticks(range(len(axis.values)), [str(v) for v in axis.values], rotation=30)
         elif axis.log:
@@ -925,6 +927,11 @@ def objective_figure(definition: StudyDefinition, trials: Sequence[FrozenTrial],
     figure.suptitle(f"study {definition.name}: {len(trials)} complete trials")
     figure.tight_layout()
     return figure
+
+
+def _position(axis: Axis, value: Any) -> Any:
+    """Where a value goes on the x axis: a list's values sit in their declared order, numbers at themselves."""
+    return axis.values.index(value) if axis.values is not None else value
 
 
 # -- `ablate study run` --------------------------------------------------------------------------------------------
@@ -975,20 +982,18 @@ def run_study(request: StudyRequest, on_progress: Callable[[StudyStatus], None] 
     run_id = _open_study_run(tracker, study, definition, url)
     out_root = OUT_ROOT.resolve() / definition.name
     setup = _WorkerSetup(definition, url, tracker, request.device, out_root)
-    summary = StudySummary(definition, _snapshot(study, url), run_id, tracker.uri)
+    interrupted, crashed = False, 0
     status: Status = "FAILED"  # unless the workers end normally or are stopped
     try:
         with _watching(study, url, on_progress):
-            summary.crashed_workers = _run_workers(setup, request.workers)
-        status = "FAILED" if summary.crashed_workers else "FINISHED"
+            crashed = _run_workers(setup, request.workers)
+        status = "FAILED" if crashed else "FINISHED"
     except KeyboardInterrupt:
-        summary.interrupted, status = True, "KILLED"
+        interrupted, status = True, "KILLED"
     finally:
         _close_study_run(tracker, run_id, study, definition, status)
-    summary.status = _snapshot(study, url)
-    if request.workers > 1:
-        summary.logs = sorted(out_root.glob("worker*.log"))
-    return summary
+    logs = sorted(out_root.glob("worker*.log")) if request.workers > 1 else []
+    return StudySummary(definition, _snapshot(study, url), run_id, tracker.uri, interrupted, crashed, logs)
 
 
 def serve_dashboard(name: str, storage: str | None, port: int | None, on_ready: Callable[[str], None]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import logging
 import os
 import random
 import socket
@@ -62,6 +63,9 @@ EVAL_RETURN = "eval/return"
 EVAL_RETURNS_CSV = "eval_returns.csv"
 LEARNING_CURVE_PNG = "learning_curve.png"
 SCORES_JSON = "scores.json"
+
+# MLflow's INFO lines (schema creation, system-metrics start/stop per job) would drown the live progress view.
+logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 _MAX_TAG = 5000  # MLflow caps tag values; an error message is cut to fit
 _RETRIES = 8

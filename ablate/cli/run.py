@@ -65,7 +65,10 @@ class JobsView:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        started = self.live.is_started
         self.live.stop()
+        if started and not self.live.console.is_terminal:
+            self.live.console.print()  # a piped view ends without a newline
 
 
 def render_summary(console: Console, summary: RunSummary) -> None:

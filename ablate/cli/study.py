@@ -107,7 +107,7 @@ def show(name: Annotated[str, typer.Argument(metavar="NAME", help="The study to 
     console.print(table)
 
 
-def trials_table(status: StudyStatus, rows: list[TrialRow] | None = None) -> Table:
+def _trials_table(status: StudyStatus, rows: list[TrialRow] | None = None) -> Table:
     """One row per trial: number, state, one column per parameter, objective, MLflow run, duration, note."""
     rows = status.trials if rows is None else rows
     keys = list(dict.fromkeys(key for row in status.trials for key in row.params))
@@ -141,7 +141,7 @@ class StudyView:
         self.bar = Bar(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
         self.task = self.bar.add_task("trials", total=None)
         self.status: StudyStatus | None = None
-        self.live = Live(get_renderable=self.render, console=console, refresh_per_second=2)
+        self.live = Live(get_renderable=self.render, console=console, refresh_per_second=2, transient=True)
 
     def update(self, status: StudyStatus) -> None:
         if not self.live.is_started:
@@ -153,7 +153,7 @@ class StudyView:
         if self.status is None:
             return Group(self.bar)
         recent = [r for r in self.status.trials if r.state in ("RUNNING", "WAITING")] or self.status.trials[-5:]
-        return Group(trials_table(self.status, recent), _best_line(self.status), self.bar)
+        return Group(_trials_table(self.status, recent), _best_line(self.status), self.bar)
 
     def __enter__(self) -> StudyView:
         return self
@@ -163,7 +163,7 @@ class StudyView:
 
 
 def render_summary(console: Console, summary: StudySummary) -> None:
-    console.print(trials_table(summary.status))
+    console.print(_trials_table(summary.status))
     console.print(_best_line(summary.status))
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: the running trials' runs ended KILLED and the trials are queued; "
@@ -213,7 +213,7 @@ def status(
 ) -> None:
     result = study_status(name, storage)
     console = Console()
-    console.print(trials_table(result))
+    console.print(_trials_table(result))
     target = f" of {result.n_trials}" if result.n_trials else ""
     console.print(f"{result.done}{target} trials finished; {_best_line(result)}")
 
