@@ -3,14 +3,14 @@
 A study file:
 
     description = "One sentence: what is swept and which question of the paper it answers."
-    variant = "jedi"              # the base variant; sampled values go on top of its overrides
+    variant = "jedi"              # the base variant (default jedi); sampled values go on top of its overrides
     games = "atari100k"           # a set expression, as `--games`
-    seeds = [0]
-    budget = "atari100k"
+    seeds = [0]                   # default [0]
+    budget = "atari100k"          # default atari100k
     objective = "sym_hns"         # an aggregate of ablate.scoring, "hns:<game>", or "mean_return" (the one for catch)
     direction = "maximize"        # default: minimize for optimality_gap, maximize otherwise
-    sampler = "grid"              # grid, tpe, random, bruteforce; or { name = "tpe", seed = 0, n_startup_trials = 5 }
-    pruner = "none"               # none, median, hyperband; or { name = "median", n_startup_trials = 3 }
+    sampler = "grid"              # grid, tpe (default), random, bruteforce; or { name = "tpe", seed = 0, ... }
+    pruner = "none"               # none (default), median, hyperband; or { name = "median", n_startup_trials = 3 }
     n_trials = 20                 # required for tpe and random; grid and bruteforce run every point once
     [space]                       # dotted config keys
     "world_model.latent_shape" = ["8x4x4", "16x8x8"]            # a list: categorical
@@ -81,6 +81,7 @@ from ablate.runner import (
     Job,
     JobOutcome,
     JobStopped,
+    Progress,
     _ctrl_c_ignored,
     _device_pool,
     close_parent,
@@ -496,7 +497,7 @@ def open_storage(url: str, on_stale: Callable[[optuna.Study, FrozenTrial], None]
     heartbeat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
                  "heartbeat_stale_trial_callback": on_stale} if on_stale else {}
     try:
-        storage = retry_locked(RDBStorage, url, engine_kwargs=engine_kwargs, **heartbeat)
+        storage = _rdb_storage(url, engine_kwargs=engine_kwargs, **heartbeat)
     except ImportError:
         raise UsageError(f"no database driver for '{shown_storage(url)}'; install it, e.g. "
                          "pip install 'psycopg[binary]' for postgresql://") from None
@@ -505,6 +506,14 @@ def open_storage(url: str, on_stale: Callable[[optuna.Study, FrozenTrial], None]
     if sqlite:
         _lock_on_begin(storage.engine)
     return storage
+
+
+def _rdb_storage(url: str, **kwargs: Any) -> RDBStorage:
+    try:
+        return retry_locked(RDBStorage, url, **kwargs)
+    except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+        # Workers on several machines created the tables of a fresh database at once; they exist now.
+        return retry_locked(RDBStorage, url, **kwargs)
 
 
 def _lock_on_begin(engine: sqlalchemy.Engine) -> None:
@@ -534,7 +543,9 @@ def _create_or_join(definition: StudyDefinition, storage: RDBStorage, url: str) 
     elif stored != settings:
         theirs, ours = json.loads(stored), json.loads(settings)
         differ = [f"{key} {theirs.get(key)} there, {ours[key]} here" for key in ours
-                  if theirs.get(key) != ours[key] and key != "base_config_hash"] or ["the base variant's config"]
+                  if theirs.get(key) != ours[key] and key != "base_config_hash"] or [
+            f"the config of variant {definition.variant} at budget {definition.budget} has changed since: config "
+            f"hash {theirs.get('base_config_hash')} there, {ours['base_config_hash']} here"]
         raise UsageError(f"study '{definition.name}' in {shown_storage(url)} was created with other settings "
                          f"({'; '.join(differ)}); run it with the same options, or use another --storage")
     study.set_user_attr(ATTR_N_TRIALS, definition.n_trials)
@@ -620,7 +631,8 @@ class _Objective:
         try:
             outcomes = run_children(self.tracker, run_id, variant=d.variant, overrides=overrides, games=d.games,
                                     seeds=d.seeds, budget=d.budget, out_root=self.out_root / run_id, resume=resumed,
-                                    device=self.device, on_epoch=partial(self._epoch, trial, config))
+                                    device=self.device, on_epoch=partial(self._epoch, trial, config),
+                                    on_progress=partial(self._progress, trial))
             return self._score(trial, run_id, list(outcomes.values()))
         except TrialFailed:
             raise  # recorded by _score
@@ -661,11 +673,15 @@ class _Objective:
         trial.set_user_attr(ATTR_RUN_ID, run_id)
         return run_id, False
 
+    def _progress(self, trial: optuna.Trial, progress: Progress) -> None:
+        """Note the running job and its epoch on the trial, where `study status` reads it from any machine."""
+        for line in progress.running.values():
+            trial.set_user_attr(ATTR_PROGRESS, f"job {progress.ended_jobs + 1}/{progress.total_jobs} {line.name}: "
+                                               f"epoch {line.epoch}/{line.total_epochs}")
+
     def _epoch(self, trial: optuna.Trial, config: Config, job: Job, report: EpochReport) -> None:
-        """Show the trial's progress, and feed each evaluation to the pruner (see the module's docstring)."""
+        """Feed each evaluation to the pruner (see the module's docstring)."""
         d = self.definition
-        trial.set_user_attr(ATTR_PROGRESS, f"{job.game} seed {job.seed}: epoch {report.epoch}/"
-                                           f"{report.total_epochs or '?'}")
         if EVAL_RETURN not in report.metrics:
             return
         place = d.games.index(job.game) * len(d.seeds) + d.seeds.index(job.seed)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from optuna.trial import TrialState
@@ -42,16 +41,13 @@ def study_file(name: str, space: str = GRID4, **fields: str) -> Path:
 
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A fresh working directory with its own Optuna storage and MLflow store; one torch thread per process."""
+    """A fresh working directory with its own Optuna storage and MLflow store."""
     monkeypatch.chdir(tmp_path)
     for name in ("MLFLOW_TRACKING_URI", "ABLATE_VARIANTS_DIR"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read by spawned workers
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one torch thread in each spawned worker too
     monkeypatch.setenv("COLUMNS", "200")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield {"storage": f"sqlite:///{tmp_path}/optuna.db", "uri": f"sqlite:///{tmp_path}/mlflow.db"}
-    torch.set_num_threads(threads)
+    return {"storage": f"sqlite:///{tmp_path}/optuna.db", "uri": f"sqlite:///{tmp_path}/mlflow.db"}
 
 
 def run_args(name: str, where: dict[str, str], *extra: str) -> list[str]:
