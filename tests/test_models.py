@@ -317,3 +317,35 @@ def test_replay_persists_episodes_and_reloads_only_those_checkpointed(tmp_path):
     assert reloaded.num_steps == 7 and reloaded.completed == 2
     assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["episode_000000.npz", "episode_000001.npz"]
     assert np.array_equal(reloaded.frames[: reloaded.size], buffer.frames[: reloaded.size])
+
+
+def test_actor_critic_learns_an_imagined_bandit():
+    """REINFORCE with the lambda-return baseline must find the one rewarded action (sign errors fail here)."""
+    torch.manual_seed(0)
+    cfg = config()
+    ac = ActorCritic(cfg, A)
+    optimiser = torch.optim.AdamW(ac.parameters(), lr=3e-3, weight_decay=0)
+    z = torch.randn(16, 16, 8, 8)
+    horizon = 5
+    for _ in range(150):
+        hidden = ac.initial_state(16, torch.device("cpu"))
+        log_probs, entropies, values, rewards = [], [], [], []
+        for t in range(horizon):
+            logits, value, hidden = ac(z, hidden)
+            dist = torch.distributions.Categorical(logits=logits)
+            action = dist.sample()
+            log_probs.append(dist.log_prob(action))
+            entropies.append(dist.entropy())
+            values.append(value)
+            rewards.append(((action == 2).float() * 2 - 1) * float(t == horizon - 1))
+        values.append(ac(z, hidden)[1])
+        ends = torch.zeros(16, horizon)
+        ends[:, -1] = 1
+        traj = Trajectory(torch.stack(log_probs, 1), torch.stack(entropies, 1), torch.stack(values, 1),
+                          torch.stack(rewards, 1), ends)
+        loss, _ = actor_critic_loss(traj, cfg.actor_critic)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    logits, _, _ = ac(z, ac.initial_state(16, torch.device("cpu")))
+    assert logits.softmax(-1)[:, 2].mean() > 0.9
