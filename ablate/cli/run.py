@@ -97,7 +97,7 @@ def run(
                                                   help="Variants to train (`ablate variants` lists them).")],
     games: Annotated[str, typer.Option(show_default=False, help="Game set or comma-separated games and sets: "
                                        "atari100k, human-optimal, agent-optimal, catch, Pong,Breakout, ...")],
-    seeds: Annotated[int | None, typer.Option(help="Number of seeds: 0..N-1. [default: 1]",
+    seeds: Annotated[int | None, typer.Option(help="Number of seeds: 0..N-1. \\[default: 1]",
                                               show_default=False)] = None,
     seed_list: Annotated[str | None, typer.Option(help="Explicit seeds instead of --seeds, e.g. 1,2,3.")] = None,
     budget: Annotated[str, typer.Option(help="Budget preset: atari100k (the paper's protocol), smoke, test.")]
@@ -110,7 +110,7 @@ def run(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     experiment: Annotated[str, typer.Option(help="MLflow experiment the runs go to.")] = "ablate",
     tracking_uri: Annotated[str | None, typer.Option(
-        help="MLflow tracking URI. [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]",
+        help="MLflow tracking URI. \\[default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]",
         show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse finished jobs of the same command and continue "
                                          "interrupted ones from their checkpoints, in their MLflow runs.")] = False,
@@ -118,7 +118,7 @@ def run(
                                                    help="Also store each job's final checkpoint in MLflow.")] = False,
     variants_dir: Annotated[Path | None, typer.Option(
         help="Extra directory of variant TOML files, searched before the shipped ones. "
-        "[default: $ABLATE_VARIANTS_DIR]", show_default=False)] = None,
+        "\\[default: $ABLATE_VARIANTS_DIR]", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Where jobs keep checkpoints and logs: "
                                       "OUT/EXPERIMENT/VARIANT/GAME/seedS-CONFIGHASH/.")] = Path("runs"),
 ) -> int:

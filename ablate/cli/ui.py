@@ -19,9 +19,9 @@ _HELP = (
 @app.command("ui", help=_HELP)
 def ui(
     tracking_uri: Annotated[str | None, typer.Option(
-        help="MLflow tracking URI. [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]",
+        help="MLflow tracking URI. \\[default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]",
         show_default=False)] = None,
-    port: Annotated[int | None, typer.Option(help="Port to serve on. [default: a free one]",
+    port: Annotated[int | None, typer.Option(help="Port to serve on. \\[default: a free one]",
                                              show_default=False)] = None,
 ) -> int:
     return serve_ui(tracking_uri, port, on_ready=lambda url: typer.echo(f"MLflow UI: {url}  (Ctrl-C to stop)"))

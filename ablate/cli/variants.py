@@ -19,7 +19,7 @@ _HELP = (
     "description = \"...\", optional extends = \"other-variant\" (default jedi), and an [overrides] table of "
     "dotted config keys, e.g. \"world_model.stop_gradient\" = \"both\"."
 )
-_VARIANTS_DIR_HELP = "Extra directory of variant TOML files, searched first. [default: $ABLATE_VARIANTS_DIR]"
+_VARIANTS_DIR_HELP = "Extra directory of variant TOML files, searched first. \\[default: $ABLATE_VARIANTS_DIR]"
 
 variants_app = typer.Typer(help=_HELP, invoke_without_command=True, no_args_is_help=False)
 app.add_typer(variants_app, name="variants")
