@@ -300,7 +300,7 @@ def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoint
     events.put(("done", name, outcome))
 
 
-def _device_pool(device: str) -> list[str]:
+def device_pool(device: str) -> list[str]:
     """Devices the jobs are spread over: every GPU when CUDA (or auto) is asked for and there are several."""
     if device in ("auto", "cuda") and torch.cuda.device_count() > 1:
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
@@ -312,7 +312,7 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
     """Run (parent run id, job) pairs in up to `jobs` spawned processes; on Ctrl-C stop them and re-raise."""
     context = multiprocessing.get_context("spawn")  # fork would copy this process's threads, CUDA and DB handles
     events = context.Queue()
-    devices = _device_pool(options.device)
+    devices = device_pool(options.device)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     pending = deque(work)
     running: dict[str, _Worker] = {}
@@ -359,13 +359,13 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                with _ctrl_c_ignored():
+                with ctrl_c_ignored():
                     launch(*pending.popleft())
             handle(timeout=1.0)
             reap("FAILED")
     except KeyboardInterrupt:
         progress.stopping = True
-        with _ctrl_c_ignored():  # stopping must finish, or runs would stay RUNNING
+        with ctrl_c_ignored():  # stopping must finish, or runs would stay RUNNING
             for worker in running.values():
                 if worker.process.is_alive():
                     os.kill(worker.process.pid, signal.SIGTERM)
@@ -381,7 +381,7 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
 
 
 @contextmanager
-def _ctrl_c_ignored() -> Iterator[None]:
+def ctrl_c_ignored() -> Iterator[None]:
     """Ignore Ctrl-C for a short step that must not be cut in half (a launch: run opened, process started).
 
     Processes started meanwhile inherit the ignored SIGINT, so Ctrl-C reaches only this process, which stops

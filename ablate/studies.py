@@ -82,9 +82,9 @@ from ablate.runner import (
     JobOutcome,
     JobStopped,
     Progress,
-    _ctrl_c_ignored,
-    _device_pool,
     close_parent,
+    ctrl_c_ignored,
+    device_pool,
     open_parent,
     run_children,
 )
@@ -772,19 +772,19 @@ def _run_workers(setup: _WorkerSetup, workers: int) -> int:
         _work(setup)
         return 0
     context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and DB connections
-    devices = _device_pool(setup.device)
+    devices = device_pool(setup.device)
     threads = max(1, (os.cpu_count() or 1) // workers)
     processes = [context.Process(target=_worker_process, name=f"{setup.definition.name}-worker{i}",
                                  args=(replace(setup, index=i, device=devices[i % len(devices)], threads=threads),))
                  for i in range(workers)]
-    with _ctrl_c_ignored():  # Ctrl-C reaches only this process, which then stops each worker once
+    with ctrl_c_ignored():  # Ctrl-C reaches only this process, which then stops each worker once
         for process in processes:
             process.start()
     try:
         for process in processes:
             process.join()
     except KeyboardInterrupt:
-        with _ctrl_c_ignored():  # stopping must finish, or runs would stay RUNNING
+        with ctrl_c_ignored():  # stopping must finish, or runs would stay RUNNING
             _stop(processes)
         raise
     return sum(process.exitcode != 0 for process in processes)
