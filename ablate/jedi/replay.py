@@ -90,10 +90,6 @@ class ReplayBuffer:
         path.with_suffix(".tmp.npz").replace(path)
         self.completed += 1
 
-    def discard_open_episode(self) -> None:
-        if len(self.starts) > self.completed:
-            self.size = self.starts.pop()
-
     def load(self, completed: int) -> None:
         """Reload the first `completed` episodes from disk; later ones (written after the checkpoint) are dropped."""
         for k in range(completed):
@@ -137,6 +133,3 @@ class ReplayBuffer:
             mask=torch.from_numpy(real).to(device),
             transition_mask=torch.from_numpy(transition).to(device),
         )
-
-    def state(self) -> dict:
-        return {"completed": self.completed}
