@@ -74,7 +74,7 @@ class SamplerConfig:
 class RewardEndConfig:
     """Reward (sign classes) and termination from latents and actions, with an LSTM."""
 
-    channels: int = 64
+    channels: int = 32
     lstm_dim: int = 512  # DIAMOND
 
 
@@ -82,7 +82,7 @@ class RewardEndConfig:
 class ActorCriticConfig:
     """Policy and value on latents with an LSTM; REINFORCE with a lambda-return baseline."""
 
-    channels: int = 64
+    channels: int = 32
     lstm_dim: int = 512  # DIAMOND
     horizon: int = 15
     gamma: float = 0.985
@@ -111,6 +111,8 @@ class TrainingConfig:
     first_epoch_actor_critic_steps: int = 5_000
     batch_size: int = 32
     lr: float = 1e-4
+    reward_end_lr_scale: float = 1.0  # reward/end lr = lr x this (DIAMOND: one lr for all components)
+    actor_critic_lr_scale: float = 1.0  # actor-critic lr = lr x this
     adam_eps: float = 1e-8
     warmup_steps: int = 100
     world_model_weight_decay: float = 1e-2
@@ -166,23 +168,32 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "denoiser.channels": 32,
         "denoiser.num_blocks": 2,
         "denoiser.cond_channels": 32,
+        # Measured on catch: with DIAMOND's training noise (loc -0.4) the online encoder shrinks the
+        # conditioning latents before the small denoiser learns to use them, and a few hundred steps
+        # never learn the action's effect; noisier training targets force the denoiser onto its
+        # conditioning. sigma_data follows the latents' smaller spread at these sizes (std ~0.2).
+        "denoiser.noise_loc": 1.0,
+        "denoiser.sigma_data": 0.25,
         "reward_end.channels": 16,
         "reward_end.lstm_dim": 64,
         "actor_critic.channels": 16,
         "actor_critic.lstm_dim": 64,
         "actor_critic.horizon": 10,
-        "training.total_env_steps": 1_200,
+        "training.total_env_steps": 1_000,
         "training.initial_steps_min": 500,
         "training.initial_steps_max": 1_000,
         "training.final_epochs": 3,
-        "training.world_model_steps": 30,
-        "training.reward_end_steps": 30,
+        "training.world_model_steps": 40,
+        "training.reward_end_steps": 40,
         "training.actor_critic_steps": 50,
-        "training.first_epoch_world_model_steps": 200,
-        "training.first_epoch_reward_end_steps": 200,
-        "training.first_epoch_actor_critic_steps": 100,
+        "training.first_epoch_world_model_steps": 250,
+        "training.first_epoch_reward_end_steps": 250,
+        "training.first_epoch_actor_critic_steps": 150,
         "training.batch_size": 16,
         "training.lr": 3e-4,
+        # The reward model must tell a catch from a miss, and the policy must move, in a few hundred steps.
+        "training.reward_end_lr_scale": 3.0,
+        "training.actor_critic_lr_scale": 3.0,
         "training.max_episode_steps": 1_000,
         "training.eval_every_epochs": 5,
         "training.eval_episodes": 8,
@@ -345,6 +356,8 @@ def validate(config: Config) -> None:
         (0 <= tr.epsilon <= 1, "training.epsilon must be within [0, 1]"),
         (tr.batch_size >= 1, "training.batch_size must be at least 1"),
         (tr.lr > 0, "training.lr must be positive"),
+        (tr.reward_end_lr_scale > 0, "training.reward_end_lr_scale must be positive"),
+        (tr.actor_critic_lr_scale > 0, "training.actor_critic_lr_scale must be positive"),
         (tr.initial_steps_min <= tr.initial_steps_max, "training.initial_steps_min must not exceed _max"),
         (tr.initial_steps_min <= tr.total_env_steps, "training.initial_steps_min must not exceed total_env_steps"),
         (tr.env_steps_per_epoch >= 1, "training.env_steps_per_epoch must be at least 1"),

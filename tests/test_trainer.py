@@ -163,3 +163,15 @@ def test_cli_train_bad_input_is_one_line_exit_2(tmp_path, capsys, args):
 def test_progress_description_names_losses():
     report = trainer_module.EpochReport(3, 300, {"world_model/loss": 0.5, "eval/return": 1.0}, 10)
     assert trainer_module._describe(report) == "epoch 3/10 steps 300 wm 0.5 eval 1"
+
+
+def test_learning_rates_per_component():
+    """The encoder learns at encoder_lr_scale x lr (JEDI); reward/end and actor-critic have their own scales."""
+    config = resolve_config(
+        "test", {"training.lr": 2e-4, "training.reward_end_lr_scale": 2.0, "training.actor_critic_lr_scale": 3.0}
+    )
+    optimisers = trainer_module.build_optimisers(trainer_module.Agent(config, 3), config)
+    world_model_lrs = [g["initial_lr"] for g in optimisers["world_model"].opt.param_groups]
+    assert world_model_lrs == pytest.approx([2e-4, 2e-4 * 0.3])
+    assert optimisers["reward_end"].opt.param_groups[0]["initial_lr"] == pytest.approx(4e-4)
+    assert optimisers["actor_critic"].opt.param_groups[0]["initial_lr"] == pytest.approx(6e-4)

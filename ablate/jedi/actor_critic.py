@@ -19,7 +19,7 @@ class ActorCritic(nn.Module):
     def __init__(self, config: Config, num_actions: int) -> None:
         super().__init__()
         cfg = config.actor_critic
-        self.features = LatentFeatures(config.world_model.latent_shape[0], cfg.channels)
+        self.features = LatentFeatures(config.world_model.latent_shape, cfg.channels, cfg.lstm_dim)
         self.lstm = nn.LSTMCell(self.features.out_dim, cfg.lstm_dim)
         self.actor = nn.Linear(cfg.lstm_dim, num_actions)
         self.critic = nn.Linear(cfg.lstm_dim, 1)

@@ -21,8 +21,8 @@ class RewardEndModel(nn.Module):
     def __init__(self, config: Config, num_actions: int) -> None:
         super().__init__()
         cfg = config.reward_end
-        c = config.world_model.latent_shape[0]
-        self.features = LatentFeatures(2 * c, cfg.channels)
+        c, h, w = config.world_model.latent_shape
+        self.features = LatentFeatures((2 * c, h, w), cfg.channels, cfg.lstm_dim)
         self.action_embedding = nn.Embedding(num_actions, cfg.channels)
         self.lstm = nn.LSTM(self.features.out_dim + cfg.channels, cfg.lstm_dim, batch_first=True)
         self.head = nn.Sequential(nn.Linear(cfg.lstm_dim, cfg.lstm_dim), nn.SiLU(), nn.Linear(cfg.lstm_dim, 3 + 2))

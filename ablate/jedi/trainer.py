@@ -146,13 +146,13 @@ def build_optimisers(agent: Agent, config: Config) -> dict[str, Optimiser]:
     return {
         "world_model": Optimiser(wm_groups, config, tr.world_model_weight_decay, tr.world_model_grad_clip),
         "reward_end": Optimiser(
-            [{"params": list(agent.reward_end.parameters())}],
+            [{"params": list(agent.reward_end.parameters()), "lr": tr.lr * tr.reward_end_lr_scale}],
             config,
             tr.reward_end_weight_decay,
             tr.reward_end_grad_clip,
         ),
         "actor_critic": Optimiser(
-            [{"params": list(agent.actor_critic.parameters())}],
+            [{"params": list(agent.actor_critic.parameters()), "lr": tr.lr * tr.actor_critic_lr_scale}],
             config,
             tr.actor_critic_weight_decay,
             tr.actor_critic_grad_clip,
