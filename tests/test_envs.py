@@ -160,17 +160,18 @@ def test_gymnasium_check_env_catch():
     check_env(make_env("catch", 0, train=True), skip_render_check=True)
 
 
-def test_catch_ball_falls_and_episode_lasts_9_steps():
+def test_catch_ball_falls_and_episode_lasts_8_steps():
     env = CatchEnv()
     obs, _ = env.reset(seed=0)
     assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
     [(row, col)] = _cells(obs, BALL)
     assert row == 0 and _cells(obs, PADDLE) == [(9, 2)]  # paddle starts in the middle column
-    for step in range(1, 10):
+    for step in range(1, 9):
         obs, reward, terminated, truncated, _ = env.step(1)
-        assert not truncated and terminated == (step == 9)
-        if step < 9:
-            assert reward == 0.0 and _cells(obs, BALL) == [(step, col)]
+        assert not truncated and terminated == (step == 8)
+        assert _cells(obs, BALL) == [(step, col)] and _cells(obs, PADDLE) == [(9, 2)]  # never hidden
+        if step < 8:
+            assert reward == 0.0
     with pytest.raises(RuntimeError, match="call reset"):
         env.step(1)
 
@@ -180,7 +181,7 @@ def _chase(env: CatchEnv, seed: int, catch: bool) -> float:
     obs, _ = env.reset(seed=seed)
     [(_, ball_col)] = _cells(obs, BALL)
     target = ball_col if catch else (0 if ball_col >= 2 else 4)
-    for _ in range(9):
+    for _ in range(8):
         [(_, paddle_col)] = _cells(obs, PADDLE)
         obs, reward, terminated, _, _ = env.step(int(np.sign(target - paddle_col)) + 1)
     assert terminated
@@ -209,7 +210,7 @@ def test_catch_random_policy_scores_minus_0_6():
     returns = []
     for _ in range(4000):
         env.reset()
-        _, rewards, terminated = _play(env, [env.action_space.sample() for _ in range(9)])
+        _, rewards, terminated = _play(env, [env.action_space.sample() for _ in range(8)])
         assert terminated[-1]
         returns.append(sum(rewards))
     assert np.mean(returns) == pytest.approx(-0.6, abs=0.05)
@@ -224,14 +225,14 @@ def test_vector_catch_returns_and_same_step_autoreset():
     assert obs.shape == (3, 64, 64, 3) and obs.dtype == np.uint8
     single = make_env("catch", 6, train=False)  # sub-env 1 is seeded with seed + 1
     assert np.array_equal(obs[1], single.reset()[0])
-    for _ in range(9):
+    for _ in range(8):
         obs, rewards, terminated, truncated, info = envs.step(envs.action_space.sample())
     assert rewards.shape == terminated.shape == (3,) and terminated.all() and not truncated.any()
     assert info["_episode"].all()
     assert np.array_equal(info["episode"]["r"], rewards) and set(rewards) <= {-1.0, 1.0}
-    assert (info["episode"]["l"] == 9).all()
+    assert (info["episode"]["l"] == 8).all()
     assert all(_cells(o, BALL)[0][0] == 0 for o in obs)  # already the next episode's first frame
-    assert all(_cells(o, BALL)[0][0] == 9 for o in info["final_obs"])
+    assert all(_cells(o, BALL)[0][0] == 8 for o in info["final_obs"])
     envs.close()
 
 

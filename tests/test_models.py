@@ -76,6 +76,21 @@ def test_offset_noise_counts_in_the_effective_noise_level():
     assert p.c_skip.item() == pytest.approx(0.5) and p.c_noise.item() == pytest.approx(math.log(0.5) / 4)
 
 
+@pytest.mark.parametrize("predictor", ["diffusion", "mse"])
+def test_conditioning_latents_enter_the_network_divided_by_sigma_data(predictor, monkeypatch):
+    # DIAMOND: the inner model sees obs / sigma_data, at the scale of the preconditioned noisy input.
+    cfg = config(**{"denoiser.sigma_data": 0.25, "world_model.predictor": predictor})
+    wm = WorldModel(cfg, A)
+    seen = []
+    inner = wm.denoiser.inner.forward
+    monkeypatch.setattr(wm.denoiser.inner, "forward", lambda x, c, lat, act: seen.append(lat) or inner(x, c, lat, act))
+    cond = torch.randn(2, 4, 16, 8, 8)
+    actions = torch.zeros(2, 4, dtype=torch.long)
+    wm.denoiser.denoise(torch.randn(2, 16, 8, 8), torch.ones(2), cond, actions)
+    wm.denoiser.loss(torch.randn(2, 16, 8, 8), cond, actions)
+    assert len(seen) == 2 and all(torch.allclose(s, cond / 0.25) for s in seen)
+
+
 def test_training_noise_is_log_normal_and_clipped():
     wm = WorldModel(config(), A)
     torch.manual_seed(0)

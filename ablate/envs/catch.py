@@ -17,12 +17,19 @@ _ROW_EDGES = np.linspace(0, FRAME_SIZE, ROWS + 1).round().astype(int)
 _COL_EDGES = np.linspace(0, FRAME_SIZE, COLS + 1).round().astype(int)
 
 
+LANDING_ROW = ROWS - 2  # the ball lands on the row just above the paddle's
+EPISODE_STEPS = LANDING_ROW
+
+
 class CatchEnv(gym.Env[np.ndarray, int]):
     """A ball falls from a random column of the top row, one row per step; catch it with the paddle.
 
-    Actions: 0 left, 1 stay, 2 right (clipped at the walls). When the ball reaches the bottom row (after
-    ROWS - 1 = 9 steps) the episode terminates with reward +1 if the paddle is under it, else -1.
-    A uniformly random policy catches with probability exactly 1/COLS, so it scores -0.6 on average.
+    Actions: 0 left, 1 stay, 2 right (clipped at the walls). When the ball reaches the row just above
+    the paddle's (after EPISODE_STEPS = 8 steps) the episode terminates with reward +1 if the paddle is
+    under it, else -1. Ball and paddle never overlap, so the last frame shows both: a world model
+    predicts it from where each one goes, with no special picture for a catch to learn from the few
+    catches a random policy makes. A uniformly random policy catches with probability exactly 1/COLS,
+    so it scores -0.6 on average.
     """
 
     def __init__(self) -> None:
@@ -41,18 +48,18 @@ class CatchEnv(gym.Env[np.ndarray, int]):
         return self._render_frame(), {}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self._ball_row == ROWS - 1:
+        if self._ball_row == LANDING_ROW:
             raise RuntimeError("CatchEnv.step() after the episode ended: call reset() first")
         self._paddle_col = min(max(self._paddle_col + int(action) - 1, 0), COLS - 1)
         self._ball_row += 1
-        terminated = self._ball_row == ROWS - 1
+        terminated = self._ball_row == LANDING_ROW
         reward = (1.0 if self._ball_col == self._paddle_col else -1.0) if terminated else 0.0
         return self._render_frame(), reward, terminated, False, {}
 
     def _render_frame(self) -> np.ndarray:
         frame = np.full((FRAME_SIZE, FRAME_SIZE, 3), BACKGROUND)
         _paint(frame, ROWS - 1, self._paddle_col, PADDLE)
-        _paint(frame, self._ball_row, self._ball_col, BALL)  # painted last: a caught ball stays visible
+        _paint(frame, self._ball_row, self._ball_col, BALL)
         return frame
 
 

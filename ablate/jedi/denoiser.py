@@ -64,14 +64,18 @@ class Denoiser(nn.Module):
         if self.mse_predictor:
             return self.predict(latent_cond, action_cond)
         p = edm_preconditioners(sigma, self.cfg.sigma_data, self.cfg.sigma_offset_noise)
-        out = self.inner(noisy * p.c_in, p.c_noise, latent_cond, action_cond)
+        out = self.inner(noisy * p.c_in, p.c_noise, self._rescale(latent_cond), action_cond)
         return self._clamp(p.c_skip * noisy + p.c_out * out.float())
+
+    def _rescale(self, latent_cond: torch.Tensor) -> torch.Tensor:
+        """DIAMOND divides the conditioning frames by sigma_data, so they enter at the noisy input's unit scale."""
+        return latent_cond / self.cfg.sigma_data
 
     def predict(self, latent_cond: torch.Tensor, action_cond: torch.Tensor) -> torch.Tensor:
         """The deterministic predictor: the network sees no noisy input and a fixed noise level."""
         b, _, c, h, w = latent_cond.shape
         zeros = latent_cond.new_zeros(b, c, h, w)
-        return self._clamp(self.inner(zeros, latent_cond.new_zeros(b), latent_cond, action_cond).float())
+        return self._clamp(self.inner(zeros, latent_cond.new_zeros(b), self._rescale(latent_cond), action_cond).float())
 
     def loss(
         self, target: torch.Tensor, latent_cond: torch.Tensor, action_cond: torch.Tensor
@@ -89,7 +93,7 @@ class Denoiser(nn.Module):
         offset = self.cfg.sigma_offset_noise * torch.randn(b, c, 1, 1, device=target.device)
         noisy = target + offset + torch.randn_like(target) * sigma[:, None, None, None]
         p = edm_preconditioners(sigma, self.cfg.sigma_data, self.cfg.sigma_offset_noise)
-        out = self.inner(noisy * p.c_in, p.c_noise, latent_cond, action_cond).float()
+        out = self.inner(noisy * p.c_in, p.c_noise, self._rescale(latent_cond), action_cond).float()
         goal = (target - p.c_skip * noisy) / p.c_out
         loss = F.mse_loss(out, goal, reduction="none").flatten(1).mean(1)
         return loss, self._clamp(p.c_skip * noisy + p.c_out * out)
