@@ -28,6 +28,7 @@ import torch
 
 from ablate.config import parse_set_options, resolve_config
 from ablate.envs import make_env
+from ablate.envs.catch import EPISODE_STEPS
 from ablate.errors import UsageError
 from ablate.jedi.replay import ReplayBuffer, to_network
 from ablate.jedi.sampler import EulerSampler
@@ -35,7 +36,7 @@ from ablate.jedi.trainer import Agent, build_optimisers
 from ablate.jedi.world_model import WorldModel
 
 ACTIONS = 3  # catch: left, stay, right
-EPISODE_FRAMES = 9  # catch: the first frame and 8 steps
+EPISODE_FRAMES = EPISODE_STEPS + 1
 
 
 def random_replay(directory: Path, steps: int, seed: int) -> ReplayBuffer:
