@@ -6,7 +6,7 @@
 
 Fills a replay buffer with 1,000 random-policy steps of catch, then trains the encoder and denoiser
 (the trainer's own loss and optimiser) and, every `--every` steps, imagines with the trainer's
-sampler on 150 held-out random-policy episodes (9 frames each). A prediction counts as right when
+sampler on 150 held-out random-policy episodes (all 9 frames of each). A prediction counts as right when
 the encoded real frame nearest to it (among all held-out frames) shows exactly the true next frame:
 - `next_acc`: one step ahead from real context, over the frames that follow 4 real ones;
 - `end_acc`: one step ahead, the episode's last frame only (the frame that decides catch or miss);
@@ -57,7 +57,7 @@ def random_replay(directory: Path, steps: int, seed: int) -> ReplayBuffer:
 
 
 def held_out_episodes(episodes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """Frames (E, 10, 3, 64, 64) in [-1, 1], actions (E, 9), and an identity per frame (E, 10)."""
+    """Frames (E, F, 3, 64, 64) in [-1, 1], actions (E, F - 1) and an identity per frame (E, F); F = EPISODE_FRAMES."""
     rng = np.random.default_rng(seed)
     env = make_env("catch", seed, train=False, max_episode_steps=1_000)
     frames, actions = [], []
@@ -124,7 +124,10 @@ def main() -> None:
     wm_cfg = config.world_model
     n = wm_cfg.num_conditioning
     if n > EPISODE_FRAMES - 3:
-        parser.error(f"world_model.num_conditioning must be at most {EPISODE_FRAMES - 3} for catch's 9-frame episodes")
+        parser.error(
+            f"world_model.num_conditioning must be at most {EPISODE_FRAMES - 3} "
+            f"for catch's {EPISODE_FRAMES}-frame episodes"
+        )
     held_out = held_out_episodes(150, 10_000 + args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         replay = random_replay(Path(tmp), 1_000, args.seed)
