@@ -10,8 +10,9 @@ again, just before the job starts. A study trial uses the same pieces: `open_par
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.queues
+import multiprocessing.connection
 import os
+import pickle
 import shutil
 import signal
 import time
@@ -20,7 +21,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty
 from typing import Any
 
 import torch
@@ -279,11 +279,14 @@ class _Worker:
     ticket: _Ticket
     process: multiprocessing.process.BaseProcess
     device: str
+    # The job's own pipe: one queue shared by all jobs would deadlock the others when one is killed while
+    # holding the queue's write lock. None once the pipe has closed or broken.
+    reports: multiprocessing.connection.Connection | None
 
 
 def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoints: bool, threads: int,
-                 events: multiprocessing.queues.Queue) -> None:
-    """A job's process: reports each epoch and its outcome over `events`; its own output goes to its log file."""
+                 reports: multiprocessing.connection.Connection) -> None:
+    """A job's process: sends each epoch and its outcome over `reports`; its own output goes to its log file."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # how the parent stops it; Ctrl-C is ignored here
     ticket.job.out_dir.mkdir(parents=True, exist_ok=True)
     with open(ticket.job.out_dir / JOB_LOG, "a") as log:  # library chatter would tear the parent's live view
@@ -291,13 +294,12 @@ def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoint
         os.dup2(log.fileno(), 2)
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(threads)  # K jobs share the cores instead of oversubscribing them
-    name = ticket.job.name
     try:
         outcome = _execute(ticket, tracker, device=device, save_checkpoints=save_checkpoints,
-                           on_epoch=lambda report: events.put(("epoch", name, report)))
+                           on_epoch=lambda report: reports.send(("epoch", report)))
     except KeyboardInterrupt:
         outcome = JobOutcome(ticket.job, ticket.run_id, "KILLED")
-    events.put(("done", name, outcome))
+    reports.send(("done", outcome))
 
 
 def device_pool(device: str) -> list[str]:
@@ -311,24 +313,26 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
                       progress: Progress, outcomes: list[JobOutcome]) -> None:
     """Run (parent run id, job) pairs in up to `jobs` spawned processes; on Ctrl-C stop them and re-raise."""
     context = multiprocessing.get_context("spawn")  # fork would copy this process's threads, CUDA and DB handles
-    events = context.Queue()
     devices = device_pool(options.device)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     pending = deque(work)
     running: dict[str, _Worker] = {}
 
     def handle(timeout: float) -> None:
-        for kind, name, payload in _drain(events, timeout):
-            worker = running.get(name)
-            if worker is None:
-                continue
-            if kind == "epoch":
-                progress.epoch(worker.ticket.job, payload)
-            else:
-                finish(running.pop(name), payload)
+        """Wait up to `timeout` for a report or a process exit, then take every report that has arrived."""
+        pipes = [worker.reports for worker in running.values() if worker.reports is not None]
+        multiprocessing.connection.wait(pipes + [worker.process.sentinel for worker in running.values()], timeout)
+        for name, worker in list(running.items()):
+            for kind, payload in _received(worker):
+                if kind == "epoch":
+                    progress.epoch(worker.ticket.job, payload)
+                else:
+                    finish(running.pop(name), payload)
 
     def finish(worker: _Worker, outcome: JobOutcome) -> None:
         worker.process.join()
+        if worker.reports is not None:
+            worker.reports.close()
         outcomes.append(outcome)
         progress.end(outcome)
 
@@ -337,7 +341,7 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
         for name, worker in list(running.items()):
             if worker.process.is_alive():
                 continue
-            handle(timeout=0.2)  # its report may still be in the queue
+            handle(timeout=0)  # its report may still be in its pipe
             if name in running:
                 error = f"job process exited with code {worker.process.exitcode}"
                 tracker.end_run(worker.ticket.run_id, status, error if status == "FAILED" else None)
@@ -350,10 +354,12 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
             progress.end(opened)
             return
         device = min(devices, key=lambda d: sum(w.device == d for w in running.values()))
+        reports, job_end = context.Pipe(duplex=False)
         process = context.Process(target=_job_process, name=job.name, args=(
-            opened, tracker, device, options.save_checkpoints, threads, events))
+            opened, tracker, device, options.save_checkpoints, threads, job_end))
         process.start()
-        running[job.name] = _Worker(opened, process, device)
+        job_end.close()  # the job holds the only writing end, so its exit closes the pipe
+        running[job.name] = _Worker(opened, process, device, reports)
         progress.start(job, device)
 
     try:
@@ -394,17 +400,16 @@ def ctrl_c_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _drain(events: multiprocessing.queues.Queue, timeout: float) -> list[tuple[str, str, Any]]:
-    """Wait up to `timeout` for one message, then take whatever else is queued."""
+def _received(worker: _Worker) -> list[tuple[str, Any]]:
+    """The reports waiting in a job's pipe; a closed or torn pipe (the job died mid-send) is dropped."""
+    messages = []
     try:
-        messages = [events.get(timeout=timeout)]
-    except Empty:
-        return []
-    while True:
-        try:
-            messages.append(events.get_nowait())
-        except Empty:
-            return messages
+        while worker.reports is not None and worker.reports.poll():
+            messages.append(worker.reports.recv())
+    except (EOFError, OSError, pickle.UnpicklingError):
+        worker.reports.close()
+        worker.reports = None
+    return messages
 
 
 # -- `ablate run` --------------------------------------------------------------------------------------------------
