@@ -57,10 +57,15 @@ class CatchEnv(gym.Env[np.ndarray, int]):
         return self._render_frame(), reward, terminated, False, {}
 
     def _render_frame(self) -> np.ndarray:
-        frame = np.full((FRAME_SIZE, FRAME_SIZE, 3), BACKGROUND)
-        _paint(frame, ROWS - 1, self._paddle_col, PADDLE)
-        _paint(frame, self._ball_row, self._ball_col, BALL)
-        return frame
+        return render(self._ball_row, self._ball_col, self._paddle_col)
+
+
+def render(ball_row: int, ball_col: int, paddle_col: int) -> np.ndarray:
+    """The 64x64 RGB frame of a catch state; the paddle sits on the bottom row."""
+    frame = np.full((FRAME_SIZE, FRAME_SIZE, 3), BACKGROUND)
+    _paint(frame, ROWS - 1, paddle_col, PADDLE)
+    _paint(frame, ball_row, ball_col, BALL)
+    return frame
 
 
 def _paint(frame: np.ndarray, row: int, col: int, colour: np.ndarray) -> None:
