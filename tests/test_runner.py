@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import struct
 from dataclasses import replace
 from pathlib import Path
 
@@ -258,3 +261,14 @@ def test_job_process_faults_then_resume(uri: str) -> None:
     after = {run.info.run_name: run for run in runs_of(uri, "job")}
     assert {run.info.status for run in after.values()} == {"FINISHED"}
     assert {name: run.info.run_id for name, run in after.items()} == {n: r.info.run_id for n, r in before.items()}
+
+
+def test_a_report_torn_by_a_dying_job_closes_only_that_jobs_pipe() -> None:
+    """A job killed mid-send leaves half a message: the reports before it arrive, then its pipe is dropped."""
+    reports, job_end = multiprocessing.Pipe(duplex=False)
+    job_end.send(("epoch", {"loss": 1.0}))
+    os.write(job_end.fileno(), struct.pack("!i", 100) + b"x" * 10)  # a 100-byte message cut after 10
+    job_end.close()
+    worker = runner._Worker(ticket=None, process=None, device="cpu", reports=reports)
+    assert runner._received(worker) == [("epoch", {"loss": 1.0})]
+    assert worker.reports is None and runner._received(worker) == []
