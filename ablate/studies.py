@@ -106,6 +106,7 @@ HEARTBEAT_S = 30
 GRACE_S = 180  # a running trial silent this long is taken for dead
 MAX_RETRIES = 3  # a trial whose worker keeps dying (out of memory, say) then stays failed
 SQLITE_TIMEOUT_S = 120
+_SCHEMA_RACE_ATTEMPTS = 3  # opening a fresh database while other processes create its tables
 POLL_S = 1.0
 STOP_TIMEOUT_S = 60.0  # how long stopped workers get to record their trials before they are killed
 
@@ -509,11 +510,17 @@ def open_storage(url: str, on_stale: Callable[[optuna.Study, FrozenTrial], None]
 
 
 def _rdb_storage(url: str, **kwargs: Any) -> RDBStorage:
-    try:
-        return retry_locked(RDBStorage, url, **kwargs)
-    except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-        # Workers on several machines created the tables of a fresh database at once; they exist now.
-        return retry_locked(RDBStorage, url, **kwargs)
+    # Processes that open a fresh database at once (workers on several machines, a reader beside a worker) all
+    # create its tables; the ones that lose see "already exists" or a duplicate version row, and the tables exist.
+    for _ in range(_SCHEMA_RACE_ATTEMPTS - 1):
+        try:
+            return retry_locked(RDBStorage, url, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            pass
+        except sqlalchemy.exc.OperationalError as err:
+            if "already exists" not in str(err):
+                raise
+    return retry_locked(RDBStorage, url, **kwargs)
 
 
 def _lock_on_begin(engine: sqlalchemy.Engine) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from optuna.trial import TrialState
@@ -309,7 +310,9 @@ def test_a_killed_worker_s_trial_is_failed_then_continued(where: dict[str, str],
     trials: list[optuna.trial.FrozenTrial] = []
     while not any("mlflow_run_id" in t.user_attrs for t in trials) and time.monotonic() < deadline:
         time.sleep(0.5)
-        if Path("optuna.db").exists() and "killed" in optuna.get_all_study_names(where["storage"]):
+        # open_storage, not optuna's own: this reader may open the database while the worker creates its tables
+        storage = studies.open_storage(where["storage"]) if Path("optuna.db").exists() else None
+        if storage is not None and "killed" in optuna.get_all_study_names(storage):
             trials = trials_of("killed", where)
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
@@ -334,3 +337,28 @@ def test_load_study_wraps_errors_with_the_file(where: dict[str, str]) -> None:
     path.write_text("description = \n")
     with pytest.raises(UsageError, match=r"study 'broken' \(.*broken.toml\): malformed TOML"):
         load_study("broken")
+
+
+
+def test_opening_a_database_whose_tables_another_process_is_creating(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process that loses the race to create a fresh database's tables sees "already exists" and goes on."""
+    real, calls = studies.RDBStorage, []
+
+    def racing(url: str, **kwargs: object) -> optuna.storages.RDBStorage:
+        calls.append(url)
+        storage = real(url, **kwargs)  # the winner's tables now exist
+        if len(calls) == 1:
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, Exception("table studies already exists"))
+        return storage
+
+    monkeypatch.setattr(studies, "RDBStorage", racing)
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    assert studies.open_storage(url).get_all_studies() == [] and len(calls) == 2
+
+    def unreachable(url: str, **kwargs: object) -> optuna.storages.RDBStorage:
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("unable to open database file"))
+
+    monkeypatch.setattr(studies, "RDBStorage", unreachable)
+    with pytest.raises(UsageError, match="cannot open Optuna storage"):  # other errors are not retried
+        studies.open_storage(url)
