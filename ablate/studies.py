@@ -34,9 +34,10 @@ How a study runs, and the decisions behind it:
   the retry reopens the same MLflow runs and continues the jobs from their checkpoints. Ctrl-C does the same at
   once: running jobs end KILLED and the trial is queued, so the next `study run` continues it.
 - Pruning: the jobs of a trial run in one fixed (game, seed) order, and each evaluation during training is reported
-  at step k * training.total_env_steps + env_steps, k being the job's place in that order. Trials compared at one
-  step have therefore trained the same game and seed for the same number of steps; the value is that job's
-  evaluation return (negated when the study minimizes, since a higher return is always better).
+  at step k * (training.total_env_steps + training.final_epochs) + env_steps + f, k being the job's place in that
+  order and f how many of the final epochs (which collect nothing) have run, so their evaluations stay apart.
+  Trials compared at one step have therefore trained the same game and seed for the same number of steps; the
+  value is that job's evaluation return (negated when the study minimizes, since a higher return is always better).
 - SQLite: every transaction takes the write lock when it begins and waits up to SQLITE_TIMEOUT_S for it, so several
   local workers neither fail with "database is locked" nor claim one queued trial twice. Many machines: PostgreSQL.
 """
@@ -611,6 +612,13 @@ def _frozen(trial: optuna.Trial) -> FrozenTrial:
     return next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
 
 
+def pruning_step(config: Config, place: int, report: EpochReport) -> int:
+    """The step at which the job in `place` of a trial's order reports an evaluation (see the module's docstring)."""
+    tr = config.training
+    final_epochs_run = max(0, report.epoch - (report.total_epochs - tr.final_epochs))
+    return place * (tr.total_env_steps + tr.final_epochs) + report.env_steps + final_epochs_run
+
+
 @dataclass(frozen=True)
 class _Objective:
     """A trial: sample the overrides, train the (game, seed) jobs under one MLflow parent run, score them."""
@@ -691,8 +699,7 @@ class _Objective:
         d = self.definition
         if EVAL_RETURN not in report.metrics:
             return
-        place = d.games.index(job.game) * len(d.seeds) + d.seeds.index(job.seed)
-        step = place * config.training.total_env_steps + report.env_steps
+        step = pruning_step(config, d.games.index(job.game) * len(d.seeds) + d.seeds.index(job.seed), report)
         sign = 1.0 if d.direction == "maximize" else -1.0
         trial.report(sign * report.metrics[EVAL_RETURN], step)
         if trial.should_prune():

@@ -20,9 +20,10 @@ from optuna.trial import TrialState
 import ablate.runner as runner
 import ablate.studies as studies
 from ablate.cli.main import main
+from ablate.config import resolve_config
 from ablate.errors import UsageError
 from ablate.jedi.trainer import CONFIG, RESULT, EpochReport, RunResult, TrainingError
-from ablate.studies import list_studies, load_study
+from ablate.studies import list_studies, load_study, pruning_step
 
 # Heartbeats and stale-trial retries are experimental in Optuna; the module silences that, pytest's capture does not.
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -299,6 +300,15 @@ def test_an_interrupted_study_continues_where_it_stopped(where: dict[str, str], 
     assert sorted(finished) == [1, 2, 3] and finished[:len(done_before)] == done_before  # nothing trained twice
     assert len(runs_of(where, "trial")) == 3 and len(runs_of(where, "job")) == 3
 
+
+def test_pruning_steps_rise_through_the_final_epochs_and_keep_jobs_apart() -> None:
+    """The final epochs collect nothing, so env steps stand still; their evaluations still get steps of their own."""
+    config = resolve_config("smoke")  # 1,000 env steps, 3 final epochs: 500 steps, then 100 an epoch to epoch 6
+    env_steps = {1: 500, 5: 900, 6: 1_000, 7: 1_000, 8: 1_000, 9: 1_000}
+    steps = [pruning_step(config, place, EpochReport(epoch, env_steps[epoch], {}, 9))
+             for place in (0, 1) for epoch in env_steps]
+    assert steps[:6] == [500, 900, 1_000, 1_001, 1_002, 1_003]
+    assert steps[6:] == [step + 1_003 for step in steps[:6]]
 
 def test_a_killed_worker_s_trial_is_failed_then_continued(where: dict[str, str], monkeypatch: pytest.MonkeyPatch,
                                                          tmp_path: Path) -> None:
