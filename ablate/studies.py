@@ -90,6 +90,7 @@ from ablate.runner import (
     run_children,
 )
 from ablate.scoring import AGGREGATES, ScoreReport, score_runs
+from ablate.shipped import shipped_dirs
 from ablate.tracking import EVAL_RETURN, TAG_KIND, Status, Tracker, free_port, retry_locked
 from ablate.variants import ROOT_VARIANT, get_variant, load_variants, variant_overrides
 
@@ -235,15 +236,9 @@ def _grid_size(space: Sequence[Axis]) -> int | None:
     return None if any(p is None for p in points) else math.prod(len(p) for p in points)
 
 
-def _study_dirs() -> list[Path]:
-    """studies/ in the working directory, then the repository's (editable install); the first file of a name wins."""
-    dirs = [Path.cwd() / "studies", Path(__file__).resolve().parent.parent / "studies"]
-    return list(dict.fromkeys(d.resolve() for d in dirs if d.is_dir()))
-
-
 def _study_files() -> dict[str, Path]:
     files: dict[str, Path] = {}
-    for directory in _study_dirs():
+    for directory in shipped_dirs("studies"):
         for path in sorted(directory.glob("*.toml")):
             files.setdefault(path.stem, path)
     return files

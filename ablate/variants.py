@@ -19,6 +19,7 @@ from typing import Any
 
 from ablate.config import Config, apply_overrides, diff, resolve_config
 from ablate.errors import UsageError
+from ablate.shipped import shipped_dirs
 
 ROOT_VARIANT = "jedi"
 ENV_VAR = "ABLATE_VARIANTS_DIR"
@@ -44,8 +45,7 @@ def search_dirs(variants_dir: str | Path | None = None) -> list[Path]:
         if not Path(user_dir).is_dir():
             raise UsageError(f"variants directory '{user_dir}' does not exist")
         dirs.append(Path(user_dir))
-    # The repository's variants/: beside the working directory, or beside the package (editable install).
-    dirs += [d for d in (Path.cwd() / "variants", Path(__file__).resolve().parent.parent / "variants") if d.is_dir()]
+    dirs += shipped_dirs("variants")
     unique: dict[Path, Path] = {}
     for d in dirs:
         unique.setdefault(d.resolve(), d)
