@@ -320,6 +320,8 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
 
     def handle(timeout: float) -> None:
         """Wait up to `timeout` for a report or a process exit, then take every report that has arrived."""
+        if not running:
+            return
         pipes = [worker.reports for worker in running.values() if worker.reports is not None]
         multiprocessing.connection.wait(pipes + [worker.process.sentinel for worker in running.values()], timeout)
         for name, worker in list(running.items()):
