@@ -62,7 +62,7 @@ def component_rates(device: torch.device, steps: int, compile_: bool) -> None:
             rate = _rate(lambda n=name, f=step_fn, a=after: trainer._train_component(n, 1, f, a), steps, device)
             print(f"{name:>13} training: {rate:8.2f} gradient steps/s (batch {config.training.batch_size})")
         n = config.world_model.num_conditioning
-        seg = trainer.replay.sample(32, n, n - 1, trainer.rng, device)
+        seg = trainer.replay.sample(32, n, n - 1, trainer.rng, device, room_after=1)
 
         def imagine() -> None:
             with torch.no_grad(), trainer.autocast():

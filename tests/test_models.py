@@ -279,6 +279,19 @@ def test_actor_critic_shapes_and_loss():
     assert traj.log_probs.grad is not None and "actor_critic/entropy" in metrics
 
 
+def test_fresh_policy_is_uniform_with_zero_values_and_lstms_start_as_diamonds():
+    cfg = config()
+    ac, reward_end = ActorCritic(cfg, A), RewardEndModel(cfg, A)
+    logits, value, _ = ac(torch.randn(4, 16, 8, 8), ac.initial_state(4, torch.device("cpu")))
+    assert (logits == 0).all() and (value == 0).all()
+    for lstm, bias in ((ac.lstm, ac.lstm.bias_ih), (reward_end.lstm, reward_end.lstm.bias_ih_l0)):
+        n = bias.shape[0] // 4
+        assert (bias[n : 2 * n] == 1).all() and (bias[:n] == 0).all() and (bias[2 * n :] == 0).all()
+        recurrent = next(p for name, p in lstm.named_parameters() if name.startswith("weight_hh"))
+        gram = recurrent.T @ recurrent  # orthogonal init of a tall matrix: orthonormal columns
+        assert torch.allclose(gram, torch.eye(gram.shape[0]), atol=1e-4)
+
+
 def test_imagination_rollout_shapes_and_gradients_only_into_the_actor_critic():
     cfg = config(**{"actor_critic.horizon": 5})
     agent = Agent(cfg, A)
@@ -289,6 +302,39 @@ def test_imagination_rollout_shapes_and_gradients_only_into_the_actor_critic():
     loss.backward()
     assert all(p.grad is None for p in agent.world_model.parameters())
     assert any(p.grad is not None for p in agent.actor_critic.parameters())
+
+
+def test_follow_imagines_each_next_latent_from_the_last_ones_and_the_given_actions():
+    cfg = config()
+    agent = Agent(cfg, A)
+    imagination = Imagination(cfg, agent.world_model, agent.reward_end)
+    windows = []
+
+    def next_latent(latent_cond, action_cond):  # a stand-in world model: the last latent plus one
+        windows.append((latent_cond.clone(), action_cond.clone()))
+        return latent_cond[:, -1] + 1
+
+    imagination.sampler.sample = next_latent
+    context = torch.zeros(2, 4, 16, 8, 8)
+    actions = torch.arange(9).expand(2, 9)  # 4 context frames + 6 imagined ones need 9 actions
+    imagined = imagination.follow(context, actions)
+    assert imagined.shape == (2, 6, 16, 8, 8)
+    assert [float(z[0, 0, 0]) for z in imagined[0]] == [1, 2, 3, 4, 5, 6]
+    assert [w[1][0].tolist() for w in windows] == [list(range(t, t + 4)) for t in range(6)]
+    assert float(windows[-1][0][0, 0, 0, 0, 0]) == 2  # the window slid onto imagined latents
+
+
+def test_reward_model_trains_on_imagined_latents_for_its_share_of_the_batch(tmp_path):
+    from ablate.jedi.trainer import Trainer
+
+    cfg = config(**{"reward_end.imagined_share": 0.5, "training.batch_size": 4})
+    trainer = Trainer(cfg, "catch", 0, tmp_path, torch.device("cpu"), None, False)
+    trainer.collector.collect(trainer.agent, 40, 1.0, trainer.device)
+    followed = []
+    real_follow = trainer.imagination.follow
+    trainer.imagination.follow = lambda z, a: followed.append(z.shape[0]) or real_follow(z, a)
+    loss, _ = trainer.reward_end_step()
+    assert followed == [2] and torch.isfinite(loss)
 
 
 def test_default_model_size_is_close_to_the_published_13_5m():
@@ -323,6 +369,14 @@ def test_replay_segments_pad_outside_the_episode(tmp_path):
     assert (seg.transition_mask.sum(1) == 3).all()
     assert (seg.frames[~seg.mask] == -1).all()  # zero padding, i.e. black frames
     assert seg.rewards.sum().item() == 200 and seg.ends.sum().item() == 200
+
+
+def test_imagination_contexts_never_end_on_an_episodes_final_frame(tmp_path):
+    buffer = _buffer_with_episodes(tmp_path, [3, 8])
+    seg = buffer.sample(500, 4, 3, np.random.default_rng(0), torch.device("cpu"), room_after=1)
+    assert seg.transition_mask[:, -1].all()  # an action was taken at every context's last frame
+    everywhere = buffer.sample(500, 4, 3, np.random.default_rng(0), torch.device("cpu"))
+    assert not everywhere.transition_mask[:, -1].all()  # without the room, final frames do come up
 
 
 def test_replay_persists_episodes_and_reloads_only_those_checkpointed(tmp_path):

@@ -77,6 +77,7 @@ class FakeTrain:
     def __init__(self, returns=lambda call: 1.0, fail=lambda config: False, interrupt=lambda config: False) -> None:
         self.returns, self.fail, self.interrupt = returns, fail, interrupt
         self.calls: list[dict] = []
+        self.checkpointed: dict[Path, int] = {}  # out_dir -> last epoch done: a resume goes on after it
 
     def __call__(self, config, game, seed, out_dir, *, device="auto", resume=False, callback=None,
                  progress=True) -> RunResult:
@@ -85,12 +86,13 @@ class FakeTrain:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / CONFIG).write_text(json.dumps(config.to_dict()))
         value = self.returns(len(self.calls) - 1)
-        for epoch in range(1, 6):
+        first = self.checkpointed.get(out_dir, 0) + 1 if resume else 1
+        for epoch in range(first, 6):
             if epoch == 2 and self.fail(config):
                 raise TrainingError("non-finite world_model loss at epoch 2")
             if epoch == 2 and self.interrupt(config) and not resume:
                 raise KeyboardInterrupt
-            call["epochs"] = epoch
+            call["epochs"] = self.checkpointed[out_dir] = epoch
             callback(EpochReport(epoch, 20 * epoch, {"world_model/loss": 1.0, "eval/return": value}, 5))
         result = RunResult(game, seed, 100, [value, value], value, None, 0.1)
         (out_dir / RESULT).write_text(json.dumps(result.to_dict()))

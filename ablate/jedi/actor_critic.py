@@ -10,7 +10,7 @@ from torch.distributions import Categorical
 from torch.nn import functional as F
 
 from ablate.config import ActorCriticConfig, Config
-from ablate.jedi.latent_net import LatentFeatures
+from ablate.jedi.latent_net import LatentFeatures, init_lstm
 
 Hidden = tuple[torch.Tensor, torch.Tensor]
 
@@ -24,6 +24,11 @@ class ActorCritic(nn.Module):
         self.actor = nn.Linear(cfg.lstm_dim, num_actions)
         self.critic = nn.Linear(cfg.lstm_dim, 1)
         self.lstm_dim = cfg.lstm_dim
+        # DIAMOND: the policy starts uniform and the value at zero.
+        for head in (self.actor, self.critic):
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+        init_lstm(self.lstm)
 
     def initial_state(self, batch: int, device: torch.device) -> Hidden:
         zeros = torch.zeros(batch, self.lstm_dim, device=device)

@@ -26,6 +26,19 @@ class Imagination:
         self.n = config.world_model.num_conditioning
         self.horizon = config.actor_critic.horizon
 
+    @torch.no_grad()
+    def follow(self, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Latents imagined after real context latents (B, n, C, H, W) under given actions (B, n - 1 + T): (B, T, ...).
+
+        Action i of `actions` is the one taken at frame i of the context and what follows it.
+        """
+        window, imagined = context, []
+        for t in range(actions.shape[1] - self.n + 1):
+            z_next = self.sampler.sample(window, actions[:, t : t + self.n])
+            imagined.append(z_next)
+            window = torch.cat([window[:, 1:], z_next[:, None]], 1)
+        return torch.stack(imagined, 1)
+
     def rollout(self, actor_critic: ActorCritic, frames: torch.Tensor, actions: torch.Tensor) -> Trajectory:
         """Imagine `horizon` steps from real context frames (B, n, 3, 64, 64) in [-1, 1] and actions (B, n).
 

@@ -1,4 +1,4 @@
-"""The small network that reads a latent for the reward/termination model and the actor-critic.
+"""What the reward/termination model and the actor-critic share: the net that reads a latent, the LSTM init.
 
 Latents come out of the encoder at whatever scale training gives them (often std ~0.1), so the
 input is standardised per sample first; the features are then flattened rather than pooled,
@@ -30,3 +30,17 @@ class LatentFeatures(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
+
+
+def init_lstm(lstm: nn.LSTM | nn.LSTMCell) -> None:
+    """DIAMOND's LSTM initialisation: Xavier input weights, orthogonal recurrent weights, forget-gate bias 1."""
+    for name, p in lstm.named_parameters():
+        if name.startswith("weight_ih"):
+            nn.init.xavier_uniform_(p)
+        elif name.startswith("weight_hh"):
+            nn.init.orthogonal_(p)
+        elif name.startswith("bias"):
+            nn.init.zeros_(p)
+            if name.startswith("bias_ih"):
+                n = p.shape[0] // 4  # gates are stacked input, forget, cell, output
+                nn.init.ones_(p[n : 2 * n])

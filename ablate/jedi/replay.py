@@ -105,8 +105,20 @@ class ReplayBuffer:
             if int(stale.stem.split("_")[1].split(".")[0]) >= completed:
                 stale.unlink()
 
-    def sample(self, batch: int, length: int, left_pad: int, rng: np.random.Generator, device: torch.device) -> Segment:
-        """`batch` segments of `length` frames; a segment may start up to `left_pad` frames before its episode."""
+    def sample(
+        self,
+        batch: int,
+        length: int,
+        left_pad: int,
+        rng: np.random.Generator,
+        device: torch.device,
+        room_after: int = 0,
+    ) -> Segment:
+        """`batch` segments of `length` frames; a segment may start up to `left_pad` frames before its episode.
+
+        `room_after` frames of the episode must follow the segment: 1 makes its last frame one that an
+        action was taken at (never an episode's final frame), which is where imagination starts.
+        """
         episodes = len(self.starts)
         groups = [g for g in np.array_split(np.arange(episodes), len(self.weights))]
         weights = np.array([w if len(g) else 0.0 for w, g in zip(self.weights, groups, strict=True)])
@@ -114,7 +126,7 @@ class ReplayBuffer:
         episode_ids = np.array([rng.choice(groups[g]) for g in chosen_groups])
         bounds = np.array(self.starts + [self.size])
         first, lengths = bounds[episode_ids], bounds[episode_ids + 1] - bounds[episode_ids]
-        highest = np.maximum(lengths - length, -left_pad)
+        highest = np.maximum(lengths - length - room_after, -left_pad)
         offsets = rng.integers(-left_pad, highest + 1)[:, None] + np.arange(length)
         real = (offsets >= 0) & (offsets < lengths[:, None])
         index = first[:, None] + np.clip(offsets, 0, lengths[:, None] - 1)

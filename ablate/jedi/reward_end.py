@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ablate.config import Config
-from ablate.jedi.latent_net import LatentFeatures
+from ablate.jedi.latent_net import LatentFeatures, init_lstm
 from ablate.jedi.world_model import masked_mean
 
 Hidden = tuple[torch.Tensor, torch.Tensor]
@@ -26,6 +26,7 @@ class RewardEndModel(nn.Module):
         self.action_embedding = nn.Embedding(num_actions, cfg.channels)
         self.lstm = nn.LSTM(self.features.out_dim + cfg.channels, cfg.lstm_dim, batch_first=True)
         self.head = nn.Sequential(nn.Linear(cfg.lstm_dim, cfg.lstm_dim), nn.SiLU(), nn.Linear(cfg.lstm_dim, 3 + 2))
+        init_lstm(self.lstm)
 
     def forward(
         self, z: torch.Tensor, actions: torch.Tensor, z_next: torch.Tensor, hidden: Hidden | None = None

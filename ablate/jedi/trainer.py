@@ -377,18 +377,24 @@ class Trainer:
         return self.agent.world_model.loss(seg.frames, seg.actions, seg.mask)
 
     def reward_end_step(self) -> tuple[torch.Tensor, dict]:
-        # DIAMOND trains the reward model on segments of horizon + context length.
-        length = self.config.actor_critic.horizon + self.config.world_model.num_conditioning
-        seg = self.replay.sample(self.config.training.batch_size, length, 0, self.rng, self.device)
+        # DIAMOND trains the reward model on segments of horizon + context length, which may start before
+        # their episode: imagination warms the model up on contexts that do (up to n - 1 padding frames).
+        n = self.config.world_model.num_conditioning
+        length = self.config.actor_critic.horizon + n
+        seg = self.replay.sample(self.config.training.batch_size, length, n - 1, self.rng, self.device)
         with torch.no_grad():
             z = self.agent.world_model.encode(seg.frames)
+            imagined = round(self.config.reward_end.imagined_share * len(z))
+            if imagined:
+                z[:imagined, n:] = self.imagination.follow(z[:imagined, :n], seg.actions[:imagined, :-1])
         return self.agent.reward_end.loss(
             z, seg.actions[:, :-1], seg.rewards[:, :-1], seg.ends[:, :-1], seg.transition_mask[:, :-1]
         )
 
     def actor_critic_step(self) -> tuple[torch.Tensor, dict]:
         n = self.config.world_model.num_conditioning
-        seg = self.replay.sample(self.config.training.batch_size, n, n - 1, self.rng, self.device)
+        # As in DIAMOND, imagination starts where an action was taken, never from an episode's final frame.
+        seg = self.replay.sample(self.config.training.batch_size, n, n - 1, self.rng, self.device, room_after=1)
         trajectory = self.imagination.rollout(self.agent.actor_critic, seg.frames, seg.actions)
         return actor_critic_loss(trajectory, self.config.actor_critic)
 
