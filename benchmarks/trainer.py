@@ -54,19 +54,24 @@ def component_rates(device: torch.device, steps: int, compile_: bool) -> None:
         for name, count in parameter_counts(trainer.agent).items():
             print(f"parameters {name:>13}: {count / 1e6:6.2f}M")
         trainer.agent.train()
-        for name, step_fn, after in (
-            ("world_model", trainer.world_model_step, trainer.agent.world_model.after_step),
-            ("reward_end", trainer.reward_end_step, None),
-            ("actor_critic", trainer.actor_critic_step, None),
+        tr = config.training
+        for name, step_fn, after, batch in (
+            ("world_model", trainer.world_model_step, trainer.agent.world_model.after_step, tr.batch_size),
+            ("reward_end", trainer.reward_end_step, None, tr.batch_size),
+            ("actor_critic", trainer.actor_critic_step, None, tr.actor_critic_batch_size),
         ):
+            if name == "reward_end":  # as in an epoch: the world model is done, the replay is encoded once
+                rate = _rate(trainer.encode_replay, 1, device)
+                print(f"replay encoding: {1 / rate:8.2f} s per epoch ({trainer.replay.size} frames)")
             rate = _rate(lambda n=name, f=step_fn, a=after: trainer._train_component(n, 1, f, a), steps, device)
-            print(f"{name:>13} training: {rate:8.2f} gradient steps/s (batch {config.training.batch_size})")
+            print(f"{name:>13} training: {rate:8.2f} gradient steps/s (batch {batch})")
         n = config.world_model.num_conditioning
-        seg = trainer.replay.sample(32, n, n - 1, trainer.rng, device, room_after=1)
+        seg = trainer.replay.sample(32, n, n - 1, trainer.rng, device, room_after=1, with_frames=False)
 
         def imagine() -> None:
             with torch.no_grad(), trainer.autocast():
-                trainer.imagination.rollout(trainer.agent.actor_critic, seg.frames, seg.actions)
+                latents = trainer.replay_latents[seg.index]
+                trainer.imagination.rollout(trainer.agent.actor_critic, latents, seg.actions)
 
         rate = _rate(imagine, max(1, steps // 4), device) * config.actor_critic.horizon
         print(f"  imagination: {rate:8.1f} steps/s (batch 32, horizon 15, {config.sampler.num_steps} denoising steps)")

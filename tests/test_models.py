@@ -296,7 +296,9 @@ def test_imagination_rollout_shapes_and_gradients_only_into_the_actor_critic():
     cfg = config(**{"actor_critic.horizon": 5})
     agent = Agent(cfg, A)
     imagination = Imagination(cfg, agent.world_model, agent.reward_end)
-    traj = imagination.rollout(agent.actor_critic, frames(3, 4), torch.zeros(3, 4, dtype=torch.long))
+    with torch.no_grad():
+        latents = agent.world_model.encode(frames(3, 4))
+    traj = imagination.rollout(agent.actor_critic, latents, torch.zeros(3, 4, dtype=torch.long))
     assert traj.values.shape == (3, 6) and traj.rewards.shape == (3, 5) and traj.ends.shape == (3, 5)
     loss, _ = actor_critic_loss(traj, cfg.actor_critic)
     loss.backward()
@@ -333,8 +335,45 @@ def test_reward_model_trains_on_imagined_latents_for_its_share_of_the_batch(tmp_
     followed = []
     real_follow = trainer.imagination.follow
     trainer.imagination.follow = lambda z, a: followed.append(z.shape[0]) or real_follow(z, a)
+    trainer.encode_replay()
     loss, _ = trainer.reward_end_step()
     assert followed == [2] and torch.isfinite(loss)
+
+
+def test_encoded_replay_gives_each_sampled_frame_its_latent_and_padding_the_padding_frames(tmp_path):
+    from ablate.jedi.trainer import Trainer
+
+    trainer = Trainer(config(), "catch", 0, tmp_path, torch.device("cpu"), None, False)
+    trainer.collector.collect(trainer.agent, 30, 1.0, trainer.device)
+    trainer.encode_replay()
+    seg = trainer.replay.sample(6, 5, 3, np.random.default_rng(1), trainer.device)
+    assert (seg.index == -1).any() and not seg.mask[seg.index == -1].any()  # left padding was drawn
+    with torch.no_grad():
+        direct = trainer.agent.world_model.encode(seg.frames)
+    assert torch.allclose(trainer.replay_latents[seg.index], direct, atol=1e-5)
+
+
+def test_actor_critic_batch_is_its_own_setting_and_heads_see_the_latent_past_the_lstm(tmp_path):
+    from ablate.jedi.trainer import Trainer
+
+    cfg = config(**{"training.actor_critic_batch_size": 5, "actor_critic.horizon": 3})
+    trainer = Trainer(cfg, "catch", 0, tmp_path, torch.device("cpu"), None, False)
+    trainer.collector.collect(trainer.agent, 30, 1.0, trainer.device)
+    trainer.encode_replay()
+    rollouts = []
+    real_rollout = trainer.imagination.rollout
+    trainer.imagination.rollout = lambda ac, z, a: rollouts.append(z.shape[0]) or real_rollout(ac, z, a)
+    trainer.actor_critic_step()
+    assert rollouts == [5]
+    z = torch.randn(2, 16, 8, 8)
+    for residual in (True, False):
+        ac = ActorCritic(config(**{"actor_critic.residual": residual}), A)
+        torch.nn.init.normal_(ac.actor.weight)
+        for name, p in ac.lstm.named_parameters():  # an LSTM that ignores its input: h is the same for all
+            if name != "weight_hh":
+                p.data.zero_()
+        logits, _, _ = ac(z, ac.initial_state(2, torch.device("cpu")))
+        assert torch.allclose(logits[0], logits[1]) != residual  # only the residual path tells them apart
 
 
 def test_default_model_size_is_close_to_the_published_13_5m():
@@ -377,6 +416,20 @@ def test_imagination_contexts_never_end_on_an_episodes_final_frame(tmp_path):
     assert seg.transition_mask[:, -1].all()  # an action was taken at every context's last frame
     everywhere = buffer.sample(500, 4, 3, np.random.default_rng(0), torch.device("cpu"))
     assert not everywhere.transition_mask[:, -1].all()  # without the room, final frames do come up
+
+
+def test_reward_model_segments_start_anywhere_around_a_transition_as_diamonds(tmp_path):
+    buffer = _buffer_with_episodes(tmp_path, [8])  # 9 frames, 8 transitions, shorter than a segment
+    length, rng = 14, np.random.default_rng(0)
+    seg = buffer.sample(2000, length, 0, rng, torch.device("cpu"), start_before=rng.integers(0, length, 2000))
+    first_real = seg.mask.float().argmax(1)
+    episode_frame_at_first_real = seg.index.gather(1, first_real[:, None]).squeeze(1)
+    assert (seg.transition_mask.sum(1) >= 1).all()  # every segment holds its drawn transition
+    assert (episode_frame_at_first_real > 0).any()  # some start inside the episode (no padding before)...
+    assert (first_real > 0).any() and (~seg.mask[:, -1]).any()  # ...others are padded before, or after it
+    context = buffer.sample(500, length, 0, rng, torch.device("cpu"), start_before=np.full(500, 3))
+    assert context.transition_mask[:, 3].all()  # a context of 4 ends on the drawn transition
+    assert set(context.index[:, 3].tolist()) == set(range(8))
 
 
 def test_replay_persists_episodes_and_reloads_only_those_checkpointed(tmp_path):

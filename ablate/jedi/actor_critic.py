@@ -24,6 +24,7 @@ class ActorCritic(nn.Module):
         self.actor = nn.Linear(cfg.lstm_dim, num_actions)
         self.critic = nn.Linear(cfg.lstm_dim, 1)
         self.lstm_dim = cfg.lstm_dim
+        self.residual = cfg.residual
         # DIAMOND: the policy starts uniform and the value at zero.
         for head in (self.actor, self.critic):
             nn.init.zeros_(head.weight)
@@ -36,8 +37,12 @@ class ActorCritic(nn.Module):
 
     def forward(self, z: torch.Tensor, hidden: Hidden) -> tuple[torch.Tensor, torch.Tensor, Hidden]:
         """z: (B, C, H, W) -> action logits (B, A), value (B,), new hidden state."""
-        h, c = self.lstm(self.features(z), hidden)
-        return self.actor(h), self.critic(h).squeeze(-1), (h, c)
+        x = self.features(z)
+        h, c = self.lstm(x, hidden)
+        # Ours, not DIAMOND's: a residual path around the LSTM. Through the LSTM alone the heads see the
+        # current latent blended with its memory, and REINFORCE learnt catch's policy 2-3x slower (README).
+        out = h + x if self.residual else h
+        return self.actor(out), self.critic(out).squeeze(-1), (h, c)
 
     def burn_in(self, context: torch.Tensor) -> Hidden:
         """Run the LSTM over context latents (B, n, C, H, W) before acting from the last one."""

@@ -1,6 +1,6 @@
 """The latent world-model environment the actor-critic trains in.
 
-A batch of real context segments (last `num_conditioning` frames and actions) is encoded; then
+A batch of real context segments (the latents of the last `num_conditioning` frames, and actions); then
 for `horizon` steps the policy acts, the Euler sampler draws the next latent from the denoiser,
 and the reward/termination model scores the transition. Everything runs batched on the device
 with no host synchronisation; the world model is frozen here (no gradients).
@@ -39,13 +39,11 @@ class Imagination:
             window = torch.cat([window[:, 1:], z_next[:, None]], 1)
         return torch.stack(imagined, 1)
 
-    def rollout(self, actor_critic: ActorCritic, frames: torch.Tensor, actions: torch.Tensor) -> Trajectory:
-        """Imagine `horizon` steps from real context frames (B, n, 3, 64, 64) in [-1, 1] and actions (B, n).
+    def rollout(self, actor_critic: ActorCritic, latents: torch.Tensor, actions: torch.Tensor) -> Trajectory:
+        """Imagine `horizon` steps from the latents of real context frames (B, n, C, H, W) and actions (B, n).
 
         Gradients flow only into the actor-critic. The context's last action is replaced by the policy's.
         """
-        with torch.no_grad():
-            latents = self.world_model.encode(frames)
         hidden = actor_critic.burn_in(latents)
         with torch.no_grad():
             reward_hidden = None

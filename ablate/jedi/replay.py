@@ -10,6 +10,7 @@ flagged by the mask.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,8 @@ FRAME_SHAPE = (64, 64, 3)
 
 @dataclass
 class Segment:
-    frames: torch.Tensor  # (B, L, 3, 64, 64) float in [-1, 1]
+    frames: torch.Tensor | None  # (B, L, 3, 64, 64) float in [-1, 1]; None when not asked for
+    index: torch.Tensor  # (B, L) long: each frame's place in the buffer, -1 for padding
     actions: torch.Tensor  # (B, L) long
     rewards: torch.Tensor  # (B, L) float, raw
     ends: torch.Tensor  # (B, L) float
@@ -105,6 +107,12 @@ class ReplayBuffer:
             if int(stale.stem.split("_")[1].split(".")[0]) >= completed:
                 stale.unlink()
 
+    def frame_chunks(self, size: int) -> Iterator[np.ndarray]:
+        """Every stored frame in order, `size` at a time, then the padding frame (all zeros) alone."""
+        for start in range(0, self.size, size):
+            yield self.frames[start : min(start + size, self.size)]
+        yield np.zeros((1, *FRAME_SHAPE), dtype=np.uint8)
+
     def sample(
         self,
         batch: int,
@@ -113,11 +121,17 @@ class ReplayBuffer:
         rng: np.random.Generator,
         device: torch.device,
         room_after: int = 0,
+        with_frames: bool = True,
+        start_before: np.ndarray | None = None,
     ) -> Segment:
         """`batch` segments of `length` frames; a segment may start up to `left_pad` frames before its episode.
 
         `room_after` frames of the episode must follow the segment: 1 makes its last frame one that an
         action was taken at (never an episode's final frame), which is where imagination starts.
+        With `start_before` (one count per segment), segment i instead starts `start_before[i]` frames
+        before a uniformly drawn transition of its episode and may run past the episode's end, padded on
+        either side (DIAMOND's reward-model segments; `left_pad` and `room_after` then play no part).
+        Without `with_frames` only the frames' buffer indices come back (for latents encoded beforehand).
         """
         episodes = len(self.starts)
         groups = [g for g in np.array_split(np.arange(episodes), len(self.weights))]
@@ -126,8 +140,12 @@ class ReplayBuffer:
         episode_ids = np.array([rng.choice(groups[g]) for g in chosen_groups])
         bounds = np.array(self.starts + [self.size])
         first, lengths = bounds[episode_ids], bounds[episode_ids + 1] - bounds[episode_ids]
-        highest = np.maximum(lengths - length - room_after, -left_pad)
-        offsets = rng.integers(-left_pad, highest + 1)[:, None] + np.arange(length)
+        if start_before is None:
+            highest = np.maximum(lengths - length - room_after, -left_pad)
+            starts = rng.integers(-left_pad, highest + 1)
+        else:  # an episode in progress may hold no transition yet: its first frame stands in
+            starts = rng.integers(0, np.maximum(lengths - 1, 1)) - start_before
+        offsets = starts[:, None] + np.arange(length)
         real = (offsets >= 0) & (offsets < lengths[:, None])
         index = first[:, None] + np.clip(offsets, 0, lengths[:, None] - 1)
         transition = real & (offsets < lengths[:, None] - 1)
@@ -138,7 +156,8 @@ class ReplayBuffer:
             return torch.from_numpy(values).to(device, non_blocking=True)
 
         return Segment(
-            frames=to_network(gather(self.frames, real)),
+            frames=to_network(gather(self.frames, real)) if with_frames else None,
+            index=torch.from_numpy(np.where(real, index, -1)).to(device, non_blocking=True),
             actions=gather(self.actions, transition),
             rewards=gather(self.rewards, transition),
             ends=gather(self.ends, transition),

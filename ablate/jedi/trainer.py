@@ -274,6 +274,7 @@ class Trainer:
         self.imagination = Imagination(config, self.agent.world_model, self.agent.reward_end)
         self.replay = ReplayBuffer(out_dir / "replay", config.training.replay_weights)
         self.collector = Collector(self.env, self.replay)
+        self.replay_latents = torch.empty(0)  # see encode_replay()
         self.rng = np.random.default_rng(seed)
         self.epoch = 0
         self.total_epochs = 0
@@ -376,26 +377,45 @@ class Trainer:
         )
         return self.agent.world_model.loss(seg.frames, seg.actions, seg.mask)
 
+    @torch.no_grad()
+    def encode_replay(self) -> None:
+        """Encode every stored frame (and the padding frame, last) with the encoder as it now stands.
+
+        The reward model and the actor-critic train after the world model in an epoch, on a frozen
+        encoder, so their batches index these latents instead of encoding frames at every step: the
+        same inputs from one encoder pass per stored frame per epoch. At `atari100k` that is at most
+        100k passes an epoch against 400 x 32 x (19 + 4) = 294k; on catch's `smoke` about 17x fewer.
+        """
+        chunks = []
+        for frames in self.replay.frame_chunks(1024):
+            with self.autocast():
+                chunks.append(self.agent.world_model.encode(to_network(torch.from_numpy(frames).to(self.device))))
+        self.replay_latents = torch.cat(chunks).float()
+
     def reward_end_step(self) -> tuple[torch.Tensor, dict]:
-        # DIAMOND trains the reward model on segments of horizon + context length, which may start before
-        # their episode: imagination warms the model up on contexts that do (up to n - 1 padding frames).
-        n = self.config.world_model.num_conditioning
+        # DIAMOND's reward-model segments: horizon + context frames around a uniformly drawn transition,
+        # padded on either side, so that its LSTM sees sequences start anywhere in an episode, as the
+        # contexts imagination warms it up on do. Imagined rows instead end their context on that transition.
+        tr, n = self.config.training, self.config.world_model.num_conditioning
         length = self.config.actor_critic.horizon + n
-        seg = self.replay.sample(self.config.training.batch_size, length, n - 1, self.rng, self.device)
-        with torch.no_grad():
-            z = self.agent.world_model.encode(seg.frames)
-            imagined = round(self.config.reward_end.imagined_share * len(z))
-            if imagined:
-                z[:imagined, n:] = self.imagination.follow(z[:imagined, :n], seg.actions[:imagined, :-1])
+        imagined = round(self.config.reward_end.imagined_share * tr.batch_size)
+        start_before = self.rng.integers(0, length, size=tr.batch_size)
+        start_before[:imagined] = n - 1
+        seg = self.replay.sample(
+            tr.batch_size, length, 0, self.rng, self.device, with_frames=False, start_before=start_before
+        )
+        z = self.replay_latents[seg.index]  # index -1, padding, is the padding frame's latent
+        if imagined:
+            z[:imagined, n:] = self.imagination.follow(z[:imagined, :n], seg.actions[:imagined, :-1])
         return self.agent.reward_end.loss(
             z, seg.actions[:, :-1], seg.rewards[:, :-1], seg.ends[:, :-1], seg.transition_mask[:, :-1]
         )
 
     def actor_critic_step(self) -> tuple[torch.Tensor, dict]:
-        n = self.config.world_model.num_conditioning
+        n, batch = self.config.world_model.num_conditioning, self.config.training.actor_critic_batch_size
         # As in DIAMOND, imagination starts where an action was taken, never from an episode's final frame.
-        seg = self.replay.sample(self.config.training.batch_size, n, n - 1, self.rng, self.device, room_after=1)
-        trajectory = self.imagination.rollout(self.agent.actor_critic, seg.frames, seg.actions)
+        seg = self.replay.sample(batch, n, n - 1, self.rng, self.device, room_after=1, with_frames=False)
+        trajectory = self.imagination.rollout(self.agent.actor_critic, self.replay_latents[seg.index], seg.actions)
         return actor_critic_loss(trajectory, self.config.actor_critic)
 
     def train_epoch(self) -> dict[str, float]:
@@ -405,6 +425,7 @@ class Trainer:
         metrics |= self._train_component(
             "world_model", steps["world_model"], self.world_model_step, self.agent.world_model.after_step
         )
+        self.encode_replay()
         metrics |= self._train_component("reward_end", steps["reward_end"], self.reward_end_step)
         metrics |= self._train_component("actor_critic", steps["actor_critic"], self.actor_critic_step)
         self.agent.eval()
