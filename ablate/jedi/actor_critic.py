@@ -40,7 +40,7 @@ class ActorCritic(nn.Module):
         x = self.features(z)
         h, c = self.lstm(x, hidden)
         # Ours, not DIAMOND's: a residual path around the LSTM. Through the LSTM alone the heads see the
-        # current latent blended with its memory, and REINFORCE learnt catch's policy 2-3x slower (README).
+        # current latent blended with its memory, and REINFORCE learnt catch far slower (README's learning check).
         out = h + x if self.residual else h
         return self.actor(out), self.critic(out).squeeze(-1), (h, c)
 
