@@ -254,6 +254,23 @@ def test_reward_end_model_outputs_and_loss():
     assert set(reward.tolist()) <= {-1.0, 0.0, 1.0} and set(end.tolist()) <= {0.0, 1.0}
 
 
+def test_imagined_reward_mean_is_the_expectation_of_the_reward_classes():
+    torch.manual_seed(0)
+    sampling = RewardEndModel(config(), A)
+    model = RewardEndModel(config(**{"reward_end.imagined_reward": "mean"}), A)
+    model.load_state_dict(sampling.state_dict())
+    with torch.no_grad():
+        model.head[-1].bias[:3] = torch.tensor([0.5, -1.0, 2.0])  # classes -1, 0, +1 clearly apart
+        z, actions = torch.randn(4, 2, 16, 8, 8), torch.arange(4) % A
+        logits, _, _ = model(z[:, :1], actions[:, None], z[:, 1:])
+        probs = logits[:, 0].softmax(-1)
+        first, _, _ = model.sample(z[:, 0], actions, z[:, 1], None)
+        again, _, _ = model.sample(z[:, 0], actions, z[:, 1], None)
+    assert first.tolist() == pytest.approx((probs[:, 2] - probs[:, 0]).tolist())
+    assert torch.equal(first, again)  # nothing is drawn
+    assert not set(first.tolist()) <= {-1.0, 0.0, 1.0}
+
+
 def test_lambda_returns_by_hand():
     rewards = torch.tensor([[1.0, 0.0, 5.0]])  # sign-clipped to 1, 0, 1
     ends = torch.tensor([[0.0, 0.0, 1.0]])
@@ -263,6 +280,9 @@ def test_lambda_returns_by_hand():
     g1 = 0 + g * ((1 - lam) * 0.4 + lam * g2)
     g0 = 1 + g * ((1 - lam) * 0.2 + lam * g1)
     assert lambda_returns(rewards, ends, values, g, lam)[0].tolist() == pytest.approx([g0, g1, g2])
+    # An expected reward (imagined_reward = "mean") is already within [-1, 1] and stays as it is.
+    expected = torch.tensor([[0.0, 0.0, -0.3]])
+    assert lambda_returns(expected, ends, values, g, lam)[0, 2].item() == pytest.approx(-0.3)
 
 
 def test_actor_critic_shapes_and_loss():

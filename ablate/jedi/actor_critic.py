@@ -78,9 +78,10 @@ def lambda_returns(
 ) -> torch.Tensor:
     """G_t = r_t + gamma (1 - end_t) [(1 - lambda) V(s_t+1) + lambda G_t+1], bootstrapped with V(s_H).
 
-    rewards, ends: (B, H); values: (B, H + 1). Rewards are sign-clipped (JEDI.md section 1).
+    rewards, ends: (B, H); values: (B, H + 1). Rewards are clipped to [-1, 1]: imagined rewards are reward
+    classes (the sign-clipped rewards of JEDI.md section 1) or their expectation, which this leaves as is.
     """
-    rewards = rewards.sign()
+    rewards = rewards.clamp(-1, 1)
     returns = torch.empty_like(rewards)
     last = values[:, -1]
     for t in reversed(range(rewards.shape[1])):

@@ -26,6 +26,7 @@ class RewardEndModel(nn.Module):
         self.action_embedding = nn.Embedding(num_actions, cfg.channels)
         self.lstm = nn.LSTM(self.features.out_dim + cfg.channels, cfg.lstm_dim, batch_first=True)
         self.head = nn.Sequential(nn.Linear(cfg.lstm_dim, cfg.lstm_dim), nn.SiLU(), nn.Linear(cfg.lstm_dim, 3 + 2))
+        self.mean_reward = cfg.imagined_reward == "mean"
         init_lstm(self.lstm)
 
     def forward(
@@ -60,9 +61,16 @@ class RewardEndModel(nn.Module):
     def sample(
         self, z: torch.Tensor, actions: torch.Tensor, z_next: torch.Tensor, hidden: Hidden | None
     ) -> tuple[torch.Tensor, torch.Tensor, Hidden]:
-        """One imagined step: sampled reward in {-1, 0, 1} and end flag, both (B,) floats."""
+        """One imagined step: reward and end flag, both (B,) floats.
+
+        The reward is a sampled class in {-1, 0, 1}, or with `imagined_reward = "mean"` its expectation.
+        """
         reward_logits, end_logits, hidden = self(z[:, None], actions[:, None], z_next[:, None], hidden)
-        reward = torch.distributions.Categorical(logits=reward_logits[:, 0]).sample() - 1
+        if self.mean_reward:
+            probs = reward_logits[:, 0].float().softmax(-1)
+            reward = probs[:, 2] - probs[:, 0]
+        else:
+            reward = torch.distributions.Categorical(logits=reward_logits[:, 0]).sample() - 1
         end = torch.distributions.Categorical(logits=end_logits[:, 0]).sample()
         return reward.float(), end.float(), hidden
 
