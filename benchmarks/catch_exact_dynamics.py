@@ -101,7 +101,7 @@ def rollout(
         z = game.encode(rows, balls, paddles)
     values.append(ac(z, hidden)[1])
     stack = [torch.stack(x, 1) for x in (log_probs, entropies, values, rewards, ends)]
-    return Trajectory(*stack)
+    return Trajectory(*stack, reward_rates=stack[-1])  # a reward is non-zero exactly at the landing
 
 
 def main() -> None:

@@ -57,7 +57,7 @@ class CatchRules:
         row, ball, paddle = self.states[torch.cdist(z_next.flatten(1).float(), self.bank).argmin(1)].unbind(1)
         end = (row == LANDING_ROW).float()
         reward = end * torch.where(ball == paddle, 1.0, -1.0)
-        return reward, end, hidden
+        return reward, end, end, hidden  # a reward is non-zero exactly at the end
 
 
 def _print_epoch(report: EpochReport) -> None:

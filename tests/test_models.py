@@ -250,8 +250,9 @@ def test_reward_end_model_outputs_and_loss():
                                torch.ones(2, 4, dtype=torch.bool))
     assert loss.ndim == 0 and torch.isfinite(loss)
     assert metrics["replay/reward_rate"].item() == pytest.approx(3 / 8)
-    reward, end, _ = model.sample(z[:, 0], torch.zeros(2, dtype=torch.long), z[:, 1], None)
+    reward, nonzero, end, _ = model.sample(z[:, 0], torch.zeros(2, dtype=torch.long), z[:, 1], None)
     assert set(reward.tolist()) <= {-1.0, 0.0, 1.0} and set(end.tolist()) <= {0.0, 1.0}
+    assert torch.equal(nonzero, (reward != 0).float())
 
 
 def test_imagined_reward_mean_is_the_expectation_of_the_reward_classes():
@@ -264,9 +265,10 @@ def test_imagined_reward_mean_is_the_expectation_of_the_reward_classes():
         z, actions = torch.randn(4, 2, 16, 8, 8), torch.arange(4) % A
         logits, _, _ = model(z[:, :1], actions[:, None], z[:, 1:])
         probs = logits[:, 0].softmax(-1)
-        first, _, _ = model.sample(z[:, 0], actions, z[:, 1], None)
-        again, _, _ = model.sample(z[:, 0], actions, z[:, 1], None)
+        first, nonzero, _, _ = model.sample(z[:, 0], actions, z[:, 1], None)
+        again, _, _, _ = model.sample(z[:, 0], actions, z[:, 1], None)
     assert first.tolist() == pytest.approx((probs[:, 2] - probs[:, 0]).tolist())
+    assert nonzero.tolist() == pytest.approx((1 - probs[:, 1]).tolist())  # the reward rate stays a rate
     assert torch.equal(first, again)  # nothing is drawn
     assert not set(first.tolist()) <= {-1.0, 0.0, 1.0}
 
@@ -293,7 +295,8 @@ def test_actor_critic_shapes_and_loss():
     action, _ = ac.act(torch.randn(5, 16, 8, 8), ac.initial_state(5, torch.device("cpu")), epsilon=1.0)
     assert action.shape == (5,) and ((action >= 0) & (action < A)).all()
     traj = Trajectory(log_probs=torch.randn(2, 4, requires_grad=True), entropies=torch.rand(2, 4),
-                      values=torch.randn(2, 5, requires_grad=True), rewards=torch.zeros(2, 4), ends=torch.zeros(2, 4))
+                      values=torch.randn(2, 5, requires_grad=True), rewards=torch.zeros(2, 4), ends=torch.zeros(2, 4),
+                      reward_rates=torch.zeros(2, 4))
     loss, metrics = actor_critic_loss(traj, cfg.actor_critic)
     loss.backward()
     assert traj.log_probs.grad is not None and "actor_critic/entropy" in metrics
@@ -491,7 +494,7 @@ def test_actor_critic_learns_an_imagined_contextual_bandit():
         ends = torch.zeros(16, horizon)
         ends[:, -1] = 1
         traj = Trajectory(torch.stack(log_probs, 1), torch.stack(entropies, 1), torch.stack(values, 1),
-                          torch.stack(rewards, 1), ends)
+                          torch.stack(rewards, 1), ends, ends)
         loss, _ = actor_critic_loss(traj, cfg.actor_critic)
         optimiser.zero_grad()
         loss.backward()

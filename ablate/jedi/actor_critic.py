@@ -71,6 +71,7 @@ class Trajectory:
     values: torch.Tensor
     rewards: torch.Tensor
     ends: torch.Tensor
+    reward_rates: torch.Tensor  # P(reward != 0) per step: a drawn reward's indicator, or 1 - P(0) for an expected one
 
 
 def lambda_returns(
@@ -109,6 +110,6 @@ def actor_critic_loss(traj: Trajectory, cfg: ActorCriticConfig) -> tuple[torch.T
         "actor_critic/value_loss": value_loss.detach(),
         "actor_critic/entropy": entropy.detach(),
         "actor_critic/return": (returns * weight).sum().detach(),
-        "imagination/reward_rate": ((traj.rewards != 0).float() * weight).sum().detach(),
+        "imagination/reward_rate": (traj.reward_rates * weight).sum().detach(),
     }
     return loss, metrics

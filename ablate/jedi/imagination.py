@@ -51,7 +51,7 @@ class Imagination:
                 _, _, reward_hidden = self.reward_end(latents[:, :-1], actions[:, :-1], latents[:, 1:])
         window_z, past_actions = latents, actions[:, :-1]
         z = latents[:, -1]
-        log_probs, entropies, values, rewards, ends = [], [], [], [], []
+        log_probs, entropies, values, rewards, ends, reward_rates = [], [], [], [], [], []
         for _ in range(self.horizon):
             logits, value, hidden = actor_critic(z, hidden)
             dist = Categorical(logits=logits)
@@ -63,9 +63,10 @@ class Imagination:
                 window_a = torch.cat([past_actions, action[:, None]], 1)
                 z_next = self.sampler.sample(window_z, window_a)
                 past_actions = window_a[:, 1:]
-                reward, end, reward_hidden = self.reward_end.sample(z, action, z_next, reward_hidden)
+                reward, nonzero, end, reward_hidden = self.reward_end.sample(z, action, z_next, reward_hidden)
                 window_z = torch.cat([window_z[:, 1:], z_next[:, None]], 1)
             rewards.append(reward)
+            reward_rates.append(nonzero)
             ends.append(end)
             z = z_next
         _, last_value, _ = actor_critic(z, hidden)
@@ -76,4 +77,5 @@ class Imagination:
             values=torch.stack(values, 1),
             rewards=torch.stack(rewards, 1),
             ends=torch.stack(ends, 1),
+            reward_rates=torch.stack(reward_rates, 1),
         )

@@ -60,19 +60,21 @@ class RewardEndModel(nn.Module):
 
     def sample(
         self, z: torch.Tensor, actions: torch.Tensor, z_next: torch.Tensor, hidden: Hidden | None
-    ) -> tuple[torch.Tensor, torch.Tensor, Hidden]:
-        """One imagined step: reward and end flag, both (B,) floats.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Hidden]:
+        """One imagined step: reward, its probability of being non-zero, and end flag, all (B,) floats.
 
-        The reward is a sampled class in {-1, 0, 1}, or with `imagined_reward = "mean"` its expectation.
+        The reward is a sampled class in {-1, 0, 1} (the probability is then 0 or 1), or with
+        `imagined_reward = "mean"` its expectation P(+1) - P(-1) (and the probability 1 - P(0)).
         """
         reward_logits, end_logits, hidden = self(z[:, None], actions[:, None], z_next[:, None], hidden)
         if self.mean_reward:
             probs = reward_logits[:, 0].float().softmax(-1)
-            reward = probs[:, 2] - probs[:, 0]
+            reward, nonzero = probs[:, 2] - probs[:, 0], 1 - probs[:, 1]
         else:
-            reward = torch.distributions.Categorical(logits=reward_logits[:, 0]).sample() - 1
+            reward = (torch.distributions.Categorical(logits=reward_logits[:, 0]).sample() - 1).float()
+            nonzero = (reward != 0).float()
         end = torch.distributions.Categorical(logits=end_logits[:, 0]).sample()
-        return reward.float(), end.float(), hidden
+        return reward, nonzero, end.float(), hidden
 
 
 def reward_classes(rewards: torch.Tensor) -> torch.Tensor:
