@@ -224,7 +224,10 @@ BUDGETS: dict[str, dict[str, Any]] = {
         # moves slower still (0.1x rather than JEDI's 0.3x) so that its latents keep their spread.
         "training.lr": 1e-3,
         "world_model.encoder_lr_scale": 0.1,
-        "training.max_episode_steps": 1_000,
+        # Episodes capped at 500 agent steps (2,000 frames): evaluation is bound by the emulator, and Pong's
+        # 32 + 8 evaluation episodes at the full length of an untrained agent's (~850 steps) put a run past
+        # the 5-minute bound (5 min 2 s at a 1,000-step cap). Catch's 8-step episodes never reach it.
+        "training.max_episode_steps": 500,
         "training.eval_every_epochs": 5,
         "training.eval_episodes": 8,
         "training.final_eval_episodes": 32,
