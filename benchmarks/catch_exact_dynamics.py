@@ -133,11 +133,11 @@ def main() -> None:
     optimiser = build_optimisers(agent, config)["actor_critic"]
     game = ExactCatch(agent)
     batch, n = config.training.actor_critic_batch_size, config.world_model.num_conditioning
+    mean = config.reward_end.imagined_reward == "mean"
     for update in range(args.updates + 1):
         if update % args.every == 0:
             print(f"update {update:5d}  mean return {evaluate(agent, game, rng):+.3f}", flush=True)
         if update < args.updates:
-            mean = config.reward_end.imagined_reward == "mean"
             trajectory = rollout(agent, game, rng, batch, n, config.actor_critic.horizon, tuple(args.read), mean)
             loss, _ = actor_critic_loss(trajectory, config.actor_critic)
             optimiser.step(loss)
