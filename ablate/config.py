@@ -140,6 +140,7 @@ class TrainingConfig:
     eval_envs: int = 8  # episodes played at once in evaluation
     compile: bool = False  # torch.compile the world model and actor-critic (CUDA)
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    cuda_graphs: bool = True  # imagination's gradient-free steps replay CUDA graphs (cuda_graph.py); ignored on CPU
 
 
 @dataclass

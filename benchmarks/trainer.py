@@ -2,6 +2,7 @@
 
     python benchmarks/trainer.py                      # default JEDI sizes, component rates + parameters
     python benchmarks/trainer.py --smoke catch Pong   # also the wall time of the `smoke` budget per game
+    python benchmarks/trainer.py --set training.cuda_graphs=false   # any config field, as `ablate train --set`
 
 Figures: world-model, reward-model and actor-critic gradient steps per second (batch 32), imagination
 steps per second (batch 32, horizon 15, 3 denoising steps: one step = one imagined transition of the
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ablate.config import resolve_config
+from ablate.config import parse_set_options, resolve_config
 from ablate.jedi.trainer import Trainer, parameter_counts, resolve_device, train
 
 
@@ -46,8 +47,8 @@ def _rate(fn, steps: int, device: torch.device) -> float:
     return steps / (time.perf_counter() - started)
 
 
-def component_rates(device: torch.device, steps: int, compile_: bool) -> None:
-    config = resolve_config("atari100k", {"training.compile": compile_})
+def component_rates(device: torch.device, steps: int, overrides: dict[str, str]) -> None:
+    config = resolve_config("atari100k", overrides)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, "Pong", 0, Path(tmp), device, callback=None, progress=False)
         _fill_replay(trainer, 2_000)
@@ -77,10 +78,10 @@ def component_rates(device: torch.device, steps: int, compile_: bool) -> None:
         print(f"  imagination: {rate:8.1f} steps/s (batch 32, horizon 15, {config.sampler.num_steps} denoising steps)")
 
 
-def smoke_wall_times(games: list[str], device: str) -> None:
+def smoke_wall_times(games: list[str], device: str, overrides: dict[str, str]) -> None:
     for game in games:
         with tempfile.TemporaryDirectory() as tmp:
-            result = train(resolve_config("smoke"), game, 0, Path(tmp), device=device, progress=False)
+            result = train(resolve_config("smoke", overrides), game, 0, Path(tmp), device=device, progress=False)
         print(f"smoke {game:>10}: {result.wall_s:7.1f} s wall, mean return {result.mean_return:.2f}")
 
 
@@ -89,13 +90,15 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=10, help="timed gradient steps per component")
     parser.add_argument("--compile", action="store_true", help="torch.compile the denoiser and actor-critic")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     parser.add_argument("--smoke", nargs="*", default=[], metavar="GAME", help="games to time the smoke budget on")
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(f"device: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    component_rates(device, args.steps, args.compile)
-    smoke_wall_times(args.smoke, args.device)
+    overrides = {"training.compile": args.compile} | parse_set_options(args.set)
+    component_rates(device, args.steps, overrides)
+    smoke_wall_times(args.smoke, args.device, overrides)
 
 
 if __name__ == "__main__":

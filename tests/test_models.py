@@ -17,7 +17,7 @@ from ablate.jedi.replay import ReplayBuffer
 from ablate.jedi.reward_end import RewardEndModel
 from ablate.jedi.sampler import EulerSampler, karras_sigmas
 from ablate.jedi.trainer import Agent, parameter_counts
-from ablate.jedi.world_model import WorldModel
+from ablate.jedi.world_model import WorldModel, latent_statistics
 
 A = 3  # actions
 
@@ -241,6 +241,22 @@ def test_latent_statistics_are_reported():
         assert key in metrics and 0 <= metrics[key] < 3
 
 
+def test_latent_statistics_cover_the_real_frames_only():
+    torch.manual_seed(0)
+    z = torch.randn(3, 5, 2, 2, 2)
+    z[0, :2] = 100.0  # padding frames: must not count
+    z[2, 4, 0, 0, 0] = 2.995  # one entry near the clamp bound 3
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    mask[0, :2] = False
+    real = z[mask].flatten(1)
+    stats = latent_statistics(z, mask, clamp_scale=3.0)
+    assert stats["latent/std_mean"].item() == pytest.approx(real.std(0).mean().item(), rel=1e-5)
+    assert stats["latent/std_min"].item() == pytest.approx(real.std(0).min().item(), rel=1e-5)
+    assert stats["latent/abs_max"].item() == pytest.approx(real.abs().max().item())
+    saturated = (real.abs() >= 0.99 * 3.0).float().mean().item()
+    assert 0 < saturated < 0.1 and stats["latent/saturation"].item() == pytest.approx(saturated)
+
+
 def test_reward_end_model_outputs_and_loss():
     cfg = config()
     model = RewardEndModel(cfg, A)
@@ -339,7 +355,7 @@ def test_follow_imagines_each_next_latent_from_the_last_ones_and_the_given_actio
         windows.append((latent_cond.clone(), action_cond.clone()))
         return latent_cond[:, -1] + 1
 
-    imagination.sampler.sample = next_latent
+    imagination.next_latent = next_latent
     context = torch.zeros(2, 4, 16, 8, 8)
     actions = torch.arange(9).expand(2, 9)  # 4 context frames + 6 imagined ones need 9 actions
     imagined = imagination.follow(context, actions)

@@ -55,7 +55,7 @@ class ActorCritic(nn.Module):
     def act(self, z: torch.Tensor, hidden: Hidden, epsilon: float) -> tuple[torch.Tensor, Hidden]:
         """Sample from the policy, replaced by a uniform action with probability epsilon."""
         logits, _, hidden = self(z, hidden)
-        action = Categorical(logits=logits).sample()
+        action = Categorical(logits=logits, validate_args=False).sample()  # validation would wait for the device
         if epsilon > 0:
             explore = torch.rand(action.shape, device=z.device) < epsilon
             action = torch.where(explore, torch.randint_like(action, logits.shape[-1]), action)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.distributions import Categorical
 from torch.nn import functional as F
 
 from ablate.config import Config
@@ -71,9 +72,9 @@ class RewardEndModel(nn.Module):
             probs = reward_logits[:, 0].float().softmax(-1)
             reward, nonzero = probs[:, 2] - probs[:, 0], 1 - probs[:, 1]
         else:
-            reward = (torch.distributions.Categorical(logits=reward_logits[:, 0]).sample() - 1).float()
+            reward = (Categorical(logits=reward_logits[:, 0], validate_args=False).sample() - 1).float()
             nonzero = (reward != 0).float()
-        end = torch.distributions.Categorical(logits=end_logits[:, 0]).sample()
+        end = Categorical(logits=end_logits[:, 0], validate_args=False).sample()
         return reward, nonzero, end.float(), hidden
 
 

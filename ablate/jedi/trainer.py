@@ -113,7 +113,9 @@ class Optimiser:
 
     def __init__(self, groups: list[dict], config: Config, weight_decay: float, clip: float) -> None:
         tr = config.training
-        self.opt = torch.optim.AdamW(groups, lr=tr.lr, eps=tr.adam_eps, weight_decay=weight_decay)
+        # On CUDA the fused kernel updates every parameter in a few launches instead of several per tensor.
+        fused = all(p.is_cuda for g in groups for p in g["params"])
+        self.opt = torch.optim.AdamW(groups, lr=tr.lr, eps=tr.adam_eps, weight_decay=weight_decay, fused=fused or None)
         warmup = max(1, tr.warmup_steps)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warmup))
         self.params = [p for g in groups for p in g["params"]]
@@ -298,6 +300,7 @@ class Trainer:
             "replay_episodes": self.replay.completed,
             "episodes_started": self.collector.episodes_started,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "numpy_rng": self.rng.bit_generator.state,
         }
         tmp = self.out_dir / (CHECKPOINT + ".tmp")
@@ -315,7 +318,10 @@ class Trainer:
         self.collector.episodes_started = state["episodes_started"]
         # A fresh environment must not replay the run's first episodes: reseed it past those played.
         self.env.reset(seed=self.seed + state["episodes_started"])
-        torch.set_rng_state(state["torch_rng"])
+        # map_location moved the generator states onto the device too; they are set from host tensors.
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         self.rng.bit_generator.state = state["numpy_rng"]
 
     # -- one epoch's parts ---------------------------------------------------------------------

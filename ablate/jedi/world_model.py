@@ -107,12 +107,19 @@ class WorldModel(nn.Module):
 
 
 def latent_statistics(z: torch.Tensor, mask: torch.Tensor, clamp_scale: float) -> dict[str, torch.Tensor]:
-    """Collapse shows as a tiny per-dimension std across the batch; blow-up as latents pinned at the clamp."""
-    real = z[mask.bool()].flatten(1).float()
-    std = real.std(0) if real.shape[0] > 1 else torch.zeros(real.shape[1], device=z.device)
+    """Collapse shows as a tiny per-dimension std across the batch; blow-up as latents pinned at the clamp.
+
+    Statistics over the real (unpadded) frames, weighted by the mask rather than selected by it:
+    boolean indexing would make the device wait for the host at every world-model step.
+    """
+    z = z.flatten(0, 1).flatten(1).float()
+    w = mask.flatten().to(z.dtype)[:, None]
+    count = w.sum()
+    mean = (w * z).sum(0) / count.clamp(min=1)
+    std = ((w * (z - mean) ** 2).sum(0) / (count - 1).clamp(min=1)).sqrt()
     return {
         "latent/std_mean": std.mean(),
         "latent/std_min": std.min(),
-        "latent/abs_max": real.abs().max(),
-        "latent/saturation": (real.abs() >= 0.99 * clamp_scale).float().mean(),
+        "latent/abs_max": (w * z.abs()).max(),
+        "latent/saturation": (w * (z.abs() >= 0.99 * clamp_scale)).sum() / (count * z.shape[1]).clamp(min=1),
     }
