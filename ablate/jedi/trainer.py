@@ -113,9 +113,10 @@ class Optimiser:
 
     def __init__(self, groups: list[dict], config: Config, weight_decay: float, clip: float) -> None:
         tr = config.training
-        # On CUDA the fused kernel updates every parameter in a few launches instead of several per tensor.
-        fused = all(p.is_cuda for g in groups for p in g["params"])
-        self.opt = torch.optim.AdamW(groups, lr=tr.lr, eps=tr.adam_eps, weight_decay=weight_decay, fused=fused or None)
+        # On CUDA the fused kernel updates every parameter in a few launches instead of several per tensor;
+        # elsewhere None leaves PyTorch's default.
+        fused = True if all(p.is_cuda for g in groups for p in g["params"]) else None
+        self.opt = torch.optim.AdamW(groups, lr=tr.lr, eps=tr.adam_eps, weight_decay=weight_decay, fused=fused)
         warmup = max(1, tr.warmup_steps)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warmup))
         self.params = [p for g in groups for p in g["params"]]
