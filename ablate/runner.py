@@ -240,7 +240,13 @@ def _run_here(tracker: Tracker, work: Sequence[tuple[str, Job]], options: _Optio
               outcomes: list[JobOutcome], on_epoch: Callable[[Job, EpochReport], None] | None = None) -> None:
     """Run (parent run id, job) pairs one after another in this process; `outcomes` grows as jobs end."""
     for parent_run_id, job in work:
-        opened = _open_job(tracker, parent_run_id, job, resume=options.resume)
+        try:
+            with ctrl_c_deferred():  # a press while the run is opened would leave it RUNNING
+                opened = _open_job(tracker, parent_run_id, job, resume=options.resume)
+        except KeyboardInterrupt:
+            if isinstance(opened, _Ticket):
+                tracker.end_run(opened.run_id, "KILLED")
+            raise
         if isinstance(opened, _Ticket):
             progress.start(job, options.device)
 
@@ -359,7 +365,8 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
         reports, job_end = context.Pipe(duplex=False)
         process = context.Process(target=_job_process, name=job.name, args=(
             opened, tracker, device, options.save_checkpoints, threads, job_end))
-        process.start()
+        with ctrl_c_ignored():  # the job inherits the ignored SIGINT: Ctrl-C reaches only this process
+            process.start()
         job_end.close()  # the job holds the only writing end, so its exit closes the pipe
         running[job.name] = _Worker(opened, process, device, reports)
         progress.start(job, device)
@@ -367,7 +374,7 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                with ctrl_c_ignored():
+                with ctrl_c_deferred():
                     launch(*pending.popleft())
             handle(timeout=1.0)
             reap("FAILED")
@@ -390,7 +397,7 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
 
 @contextmanager
 def ctrl_c_ignored() -> Iterator[None]:
-    """Ignore Ctrl-C for a short step that must not be cut in half (a launch: run opened, process started).
+    """Ignore Ctrl-C for a step that must finish (stopping the jobs) or that starts a job process.
 
     Processes started meanwhile inherit the ignored SIGINT, so Ctrl-C reaches only this process, which stops
     each job once (SIGTERM) rather than jobs dying mid-bookkeeping on a second signal.
@@ -400,6 +407,25 @@ def ctrl_c_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back during a step that must not be cut in half (a launch: run opened, process started),
+    then raise it: a press meanwhile stops the run once the step is done instead of being lost."""
+    pressed = False
+
+    def hold(signum: int, frame: object) -> None:
+        nonlocal pressed
+        pressed = True
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 def _received(worker: _Worker) -> list[tuple[str, Any]]:

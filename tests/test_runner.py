@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import struct
 from dataclasses import replace
 from pathlib import Path
@@ -261,6 +262,25 @@ def test_job_process_faults_then_resume(uri: str) -> None:
     after = {run.info.run_name: run for run in runs_of(uri, "job")}
     assert {run.info.status for run in after.values()} == {"FINISHED"}
     assert {name: run.info.run_id for name, run in after.items()} == {n: r.info.run_id for n, r in before.items()}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_while_a_job_is_opened_stops_the_run_once_that_is_done(uri: str, monkeypatch: pytest.MonkeyPatch,
+                                                                      jobs: int) -> None:
+    """One job at a time in this process, or launched into its own: the press is held back, not lost."""
+    request = RunRequest(["jedi"], "catch", seeds=2, budget="test", tracking_uri=uri, jobs=jobs)
+    open_job = runner._open_job
+
+    def pressed_while_opening(*args, **kwargs):
+        opened = open_job(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # the launch goes on to start the job's process
+        return opened
+
+    monkeypatch.setattr(runner, "_open_job", pressed_while_opening)
+    result = run_variants(request)
+    assert result.interrupted and result.exit_code == 130 and not _job_processes()
+    runs = runs_of(uri, "job")
+    assert [run.info.run_name for run in runs] == ["jedi/catch/seed0"] and runs[0].info.status == "KILLED"
 
 
 def test_a_report_torn_by_a_dying_job_closes_only_that_jobs_pipe() -> None:
