@@ -50,7 +50,8 @@ class CatchRules:
     def __call__(self, z: torch.Tensor, actions: torch.Tensor, z_next: torch.Tensor, hidden: Hidden = None):
         """The burn-in on the context, once per rollout: encode the states with this moment's encoder."""
         self.bank = self.world_model.encode(self.frames).flatten(1)
-        return None, None, None
+        state = z.new_zeros(1, z.shape[0], 1)  # no memory, but imagination's step passes a tensor state on
+        return None, None, (state, state)
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor, actions: torch.Tensor, z_next: torch.Tensor, hidden: Hidden):
