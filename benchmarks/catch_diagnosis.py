@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ablate.config import config_from_dict
-from ablate.envs.catch import COLS, EPISODE_STEPS, render
+from ablate.config import Config, config_from_dict
+from ablate.envs.catch import COLS, EPISODE_STEPS, move_paddle, render
 from ablate.jedi.replay import to_network
 from ablate.jedi.sampler import EulerSampler
 from ablate.jedi.trainer import CHECKPOINT, CONFIG, Agent
@@ -37,7 +37,7 @@ ACTIONS = 3  # catch: left, stay, right
 START_COL = COLS // 2  # the paddle's column at reset
 
 
-def load_agent(run_dir: Path) -> tuple[Agent, object]:
+def load_agent(run_dir: Path) -> tuple[Agent, Config]:
     config = config_from_dict(json.loads((run_dir / CONFIG).read_text()))
     agent = Agent(config, ACTIONS)
     agent.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)["agent"])
@@ -53,14 +53,17 @@ def paddle_after(actions: np.ndarray) -> np.ndarray:
     """The paddle's column after each action of sequences (N, T), from the reset column: (N, T)."""
     columns, column = [], np.full(actions.shape[0], START_COL)
     for t in range(actions.shape[1]):
-        column = np.clip(column + actions[:, t] - 1, 0, COLS - 1)
+        column = move_paddle(column, actions[:, t])
         columns.append(column)
     return np.stack(columns, 1)
 
 
+# Every state of the game: (ball row, ball column, paddle column).
+STATES = [(r, b, p) for r in range(EPISODE_STEPS + 1) for b in range(COLS) for p in range(COLS)]
+
+
 def footprint(agent: Agent) -> dict[str, float]:
-    z = encode(agent, [render(r, b, p) for r in range(EPISODE_STEPS + 1) for b in range(COLS) for p in range(COLS)])
-    z = z.reshape(EPISODE_STEPS + 1, COLS, COLS, -1)
+    z = encode(agent, [render(*state) for state in STATES]).reshape(EPISODE_STEPS + 1, COLS, COLS, -1)
 
     def distance(a: torch.Tensor, b: torch.Tensor) -> float:
         return (a - b).pow(2).mean(-1).sqrt().mean().item()
@@ -76,7 +79,7 @@ def footprint(agent: Agent) -> dict[str, float]:
 class Imagined:
     """Episodes imagined from their first frame under given actions, with the reward model's reading."""
 
-    def __init__(self, agent: Agent, config) -> None:
+    def __init__(self, agent: Agent, config: Config) -> None:
         self.agent, self.n = agent, config.world_model.num_conditioning
         self.sampler = EulerSampler(agent.world_model.denoiser, config.sampler)
         self.padding = encode(agent, [np.zeros_like(render(0, 0, 0))])[0]
@@ -127,8 +130,7 @@ class ImaginedPolicy:
 
 
 def tracking(agent: Agent, imagined: Imagined, sequences: int, rng: np.random.Generator) -> dict[str, list[float]]:
-    states = [(r, b, p) for r in range(EPISODE_STEPS + 1) for b in range(COLS) for p in range(COLS)]
-    real = encode(agent, [render(*s) for s in states])
+    real = encode(agent, [render(*state) for state in STATES])
     ball_cols = rng.integers(0, COLS, sequences)
     random_actions = torch.from_numpy(rng.integers(0, ACTIONS, (sequences, EPISODE_STEPS)))
     latents, actions, _ = imagined.run(ball_cols, given(random_actions))
@@ -136,7 +138,7 @@ def tracking(agent: Agent, imagined: Imagined, sequences: int, rng: np.random.Ge
     ball, paddle, both = [], [], []
     for t in range(EPISODE_STEPS):
         nearest = ((latents[:, t, None] - real[None]) ** 2).flatten(2).mean(-1).argmin(1).tolist()
-        found = np.array([states[k] for k in nearest])
+        found = np.array([STATES[k] for k in nearest])
         ball_right = (found[:, 0] == t + 1) & (found[:, 1] == ball_cols)
         paddle_right = found[:, 2] == paddles[:, t]
         ball.append(ball_right.mean())
@@ -153,7 +155,7 @@ def real_catch_rate(agent: Agent, column: int, episodes: int) -> float:
     for row in range(EPISODE_STEPS):
         z = encode(agent, [render(row, column, p) for p in paddle])
         action, hidden = ac.act(z, hidden, epsilon=0.0)
-        paddle = np.clip(paddle + action.numpy() - 1, 0, COLS - 1)
+        paddle = move_paddle(paddle, action.numpy())
     return float((paddle == column).mean())
 
 

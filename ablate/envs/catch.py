@@ -50,7 +50,7 @@ class CatchEnv(gym.Env[np.ndarray, int]):
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._ball_row == LANDING_ROW:
             raise RuntimeError("CatchEnv.step() after the episode ended: call reset() first")
-        self._paddle_col = min(max(self._paddle_col + int(action) - 1, 0), COLS - 1)
+        self._paddle_col = int(move_paddle(self._paddle_col, int(action)))
         self._ball_row += 1
         terminated = self._ball_row == LANDING_ROW
         reward = (1.0 if self._ball_col == self._paddle_col else -1.0) if terminated else 0.0
@@ -58,6 +58,11 @@ class CatchEnv(gym.Env[np.ndarray, int]):
 
     def _render_frame(self) -> np.ndarray:
         return render(self._ball_row, self._ball_col, self._paddle_col)
+
+
+def move_paddle(column, action):
+    """The paddle's column after an action (0 left, 1 stay, 2 right), clipped at the walls; ints or arrays."""
+    return np.clip(column + action - 1, 0, COLS - 1)
 
 
 def render(ball_row: int, ball_col: int, paddle_col: int) -> np.ndarray:
