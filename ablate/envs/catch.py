@@ -60,7 +60,7 @@ class CatchEnv(gym.Env[np.ndarray, int]):
         return render(self._ball_row, self._ball_col, self._paddle_col)
 
 
-def move_paddle(column, action):
+def move_paddle(column: int | np.ndarray, action: int | np.ndarray) -> np.ndarray:
     """The paddle's column after an action (0 left, 1 stay, 2 right), clipped at the walls; ints or arrays."""
     return np.clip(column + action - 1, 0, COLS - 1)
 
