@@ -1,5 +1,7 @@
 """The typer application every command module registers on."""
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -10,3 +12,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+# Options that several commands share, spelt once.
+TrackingUriOption = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI. \\[default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]",
+        show_default=False,
+    ),
+]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 # Each command module registers its commands on `app` when imported.
@@ -21,6 +20,47 @@ from ablate.cli.app import app
 from ablate.errors import UsageError
 
 
+def _click_classes(name: str, typer_class: type) -> tuple[type, ...]:
+    """The exception class `name` of every click the parser may raise from: the copy of click that recent typers ship
+    (`typer_class` is one of its public exceptions, e.g. typer.BadParameter, whose bases are that
+    copy's classes) and click itself where installed (older typers parse with it)."""
+    classes = {cls for cls in typer_class.__mro__ if cls.__name__ == name}
+    try:
+        import click.exceptions
+    except ImportError:
+        pass
+    else:
+        classes.add(getattr(click.exceptions, name))
+    return tuple(classes)
+
+
+_CLICK_ERRORS = _click_classes("ClickException", typer.BadParameter)
+_ABORTS = _click_classes("Abort", typer.Abort)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _command_path(argv: list[str]) -> str:
+    """`ablate study run` for `study run NAME --workers`: the (sub)commands that argv names before anything else."""
+    path, command = ["ablate"], typer.main.get_command(app)
+    for arg in argv:
+        command = getattr(command, "commands", {}).get(arg)
+        if command is None:
+            break
+        path.append(arg)
+    return " ".join(path)
+
+
+def _parser_error(err: Exception, argv: list[str]) -> str:
+    """click's message as one line, with its "did you mean" part, and where to look for the right usage."""
+    message = _one_line(err.format_message())  # type: ignore[attr-defined]
+    ctx = getattr(err, "ctx", None)  # absent from some errors of click's parser, e.g. an option without its value
+    command = ctx.command_path if ctx is not None else _command_path(argv)
+    return f"{message.removesuffix('.')} (see `{command} --help`)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input becomes a one-line error and exit code 2, never a traceback."""
     try:
@@ -28,10 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         typer.echo(f"error: {err}", err=True)
         return 2
-    except click.ClickException as err:
-        err.show()
-        return err.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except _CLICK_ERRORS as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # `ablate`, `ablate study`: the help, as with --help
+            if help_text := err.format_message():  # empty when typer has already printed it with rich
+                typer.echo(help_text)
+            return 0
+        typer.echo(f"error: {_parser_error(err, sys.argv[1:] if argv is None else argv)}", err=True)
+        return 2
+    except _ABORTS as err:  # a prompt's EOF (or Ctrl-C, which click turns into Abort there)
+        if isinstance(err.__context__, KeyboardInterrupt):
+            typer.echo("interrupted", err=True)
+            return 130
+        typer.echo("error: aborted", err=True)
+        return 2
+    except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
     return code if isinstance(code, int) else 0

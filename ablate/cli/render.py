@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from ablate.games import GAMES, half_of
-from ablate.scoring import ScoreReport
+
+if TYPE_CHECKING:
+    from ablate.scoring import ScoreReport
 
 AGGREGATE_LABELS = {
     "mean": "Mean HNS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, Group
@@ -14,9 +14,11 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainin
 from rich.progress import Progress as Bar
 from rich.table import Table
 
-from ablate.cli.app import app
+from ablate.cli.app import TrackingUriOption, app
 from ablate.cli.render import score_tables
-from ablate.runner import JobProgress, Progress, RunRequest, RunSummary, run_variants
+
+if TYPE_CHECKING:  # the runner (torch, MLflow) loads only once the command line has parsed
+    from ablate.runner import JobProgress, Progress, RunSummary
 
 _HELP = (
     "Train every (variant, game, seed) job and track it in MLflow.\n\n"
@@ -27,16 +29,27 @@ _HELP = (
     "checkpoints stay); the same command with --resume continues them and reuses the finished ones.\n\n"
     "Example: ablate run jedi stopgrad-both --games human-optimal --seeds 3 --jobs 2"
 )
-_LOSSES = {"world_model/loss": "wm loss", "reward_end/loss": "rew loss", "actor_critic/loss": "ac loss",
-           "eval/return": "eval return"}
+_LOSSES = {
+    "world_model/loss": "wm loss",
+    "reward_end/loss": "rew loss",
+    "actor_critic/loss": "ac loss",
+    "eval/return": "eval return",
+}
 
 
 class JobsView:
     """One line per running job (epoch, environment steps, last losses) above an overall bar with ETA."""
 
     def __init__(self, console: Console) -> None:
-        self.bar = Bar(TextColumn("{task.description}"), BarColumn(), TextColumn("epochs {task.percentage:>3.0f}%"),
-                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+        self.bar = Bar(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("epochs {task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
         self.task = self.bar.add_task("starting", total=None)
         self.lines: list[JobProgress] = []
         self.live = Live(get_renderable=self.render, console=console, refresh_per_second=4)
@@ -48,8 +61,9 @@ class JobsView:
         self.lines = [replace(line) for line in progress.running.values()]
         failed = f", {progress.failed_jobs} failed" if progress.failed_jobs else ""
         state = "stopping jobs" if progress.stopping else f"{progress.ended_jobs}/{progress.total_jobs} jobs done"
-        self.bar.update(self.task, description=state + failed, completed=progress.epochs_done,
-                        total=max(progress.epochs_total, 1))
+        self.bar.update(
+            self.task, description=state + failed, completed=progress.epochs_done, total=max(progress.epochs_total, 1)
+        )
 
     def render(self) -> Group:
         table = Table(box=None, pad_edge=False)
@@ -57,8 +71,10 @@ class JobsView:
             table.add_column(column, justify="left" if column in ("job", "device") else "right")
         for line in self.lines:
             losses = [f"{line.metrics[key]:.3g}" if key in line.metrics else "-" for key in _LOSSES]
-            table.add_row(escape(line.name), line.device, f"{line.epoch}/{line.total_epochs}", f"{line.env_steps:,}",
-                          *losses)
+            epoch = f"{line.epoch}/{line.total_epochs}"
+            if line.resumed_from:
+                epoch += f" (resumed at {line.resumed_from})"
+            table.add_row(escape(line.name), line.device, epoch, f"{line.env_steps:,}", *losses)
         return Group(table, self.bar)
 
     def __enter__(self) -> JobsView:
@@ -85,47 +101,97 @@ def render_summary(console: Console, summary: RunSummary) -> None:
     for outcome in summary.failed:
         console.print(f"[red]FAILED[/] {escape(outcome.job.name)}: {escape(outcome.error or '')}")
     if summary.interrupted:
-        console.print("[yellow]interrupted[/]: running jobs were stopped (runs KILLED); "
-                      "run the same command with --resume to continue")
-    console.print(f"tracked in {summary.tracking_uri}, experiment '{escape(summary.experiment)}'; "
-                  "browse with `ablate ui`")
+        console.print(
+            "[yellow]interrupted[/]: running jobs were stopped (runs KILLED); "
+            "run the same command with --resume to continue"
+        )
+    console.print(
+        f"tracked in {summary.tracking_uri}, experiment '{escape(summary.experiment)}'; browse with `ablate ui`"
+    )
 
 
 @app.command("run", help=_HELP)
 def run(
-    variants: Annotated[list[str], typer.Argument(metavar="VARIANT...", show_default=False,
-                                                  help="Variants to train (`ablate variants` lists them).")],
-    games: Annotated[str, typer.Option(show_default=False, help="Game set or comma-separated games and sets: "
-                                       "atari100k, human-optimal, agent-optimal, catch, Pong,Breakout, ...")],
-    seeds: Annotated[int | None, typer.Option(help="Number of seeds: 0..N-1. \\[default: 1]",
-                                              show_default=False)] = None,
+    variants: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="VARIANT...", show_default=False, help="Variants to train (`ablate variants` lists them)."
+        ),
+    ],
+    games: Annotated[
+        str,
+        typer.Option(
+            show_default=False,
+            help="Game set or comma-separated games and sets: "
+            "atari100k, human-optimal, agent-optimal, catch, Pong,Breakout, ...",
+        ),
+    ],
+    seeds: Annotated[
+        int | None, typer.Option(help="Number of seeds: 0..N-1. \\[default: 1]", show_default=False)
+    ] = None,
     seed_list: Annotated[str | None, typer.Option(help="Explicit seeds instead of --seeds, e.g. 1,2,3.")] = None,
-    budget: Annotated[str, typer.Option(help="Budget preset: atari100k (the paper's protocol), smoke, test.")]
-    = "smoke",
-    set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", show_default=False,
-                                                   help="Override a config field on top of each variant "
-                                                   "(repeatable), e.g. --set training.batch_size=64.")] = None,
-    jobs: Annotated[int, typer.Option(help="Trainings run at once, each in its own process; "
-                                      "spread over the GPUs when there are several.")] = 1,
+    budget: Annotated[
+        str, typer.Option(help="Budget preset: atari100k (the paper's protocol), smoke, test.")
+    ] = "smoke",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            show_default=False,
+            help="Override a config field on top of each variant (repeatable), e.g. --set training.batch_size=64.",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="Trainings run at once, each in its own process; spread over the GPUs when there are several."
+        ),
+    ] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     experiment: Annotated[str, typer.Option(help="MLflow experiment the runs go to.")] = "ablate",
-    tracking_uri: Annotated[str | None, typer.Option(
-        help="MLflow tracking URI. \\[default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]",
-        show_default=False)] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Reuse finished jobs of the same command and continue "
-                                         "interrupted ones from their checkpoints, in their MLflow runs.")] = False,
-    save_checkpoints: Annotated[bool, typer.Option("--save-checkpoints",
-                                                   help="Also store each job's final checkpoint in MLflow.")] = False,
-    variants_dir: Annotated[Path | None, typer.Option(
-        help="Extra directory of variant TOML files, searched before the shipped ones. "
-        "\\[default: $ABLATE_VARIANTS_DIR]", show_default=False)] = None,
-    out: Annotated[Path, typer.Option(help="Where jobs keep checkpoints and logs: "
-                                      "OUT/EXPERIMENT/VARIANT/GAME/seedS-CONFIGHASH/.")] = Path("runs"),
+    tracking_uri: TrackingUriOption = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Reuse finished jobs of the same command and continue "
+            "interrupted ones from their checkpoints, in their MLflow runs.",
+        ),
+    ] = False,
+    save_checkpoints: Annotated[
+        bool, typer.Option("--save-checkpoints", help="Also store each job's final checkpoint in MLflow.")
+    ] = False,
+    variants_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Extra directory of variant TOML files, searched before the shipped ones. "
+            "\\[default: $ABLATE_VARIANTS_DIR]",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Where jobs keep checkpoints and logs: OUT/EXPERIMENT/VARIANT/GAME/seedS-CONFIGHASH/.")
+    ] = Path("runs"),
 ) -> int:
-    request = RunRequest(variants=variants, games=games, seeds=seeds, seed_list=seed_list, budget=budget,
-                         set_options=set_ or [], jobs=jobs, device=device, experiment=experiment,
-                         tracking_uri=tracking_uri, resume=resume, save_checkpoints=save_checkpoints,
-                         variants_dir=variants_dir, out=out)
+    from ablate.runner import RunRequest, run_variants
+
+    request = RunRequest(
+        variants=variants,
+        games=games,
+        seeds=seeds,
+        seed_list=seed_list,
+        budget=budget,
+        set_options=set_ or [],
+        jobs=jobs,
+        device=device,
+        experiment=experiment,
+        tracking_uri=tracking_uri,
+        resume=resume,
+        save_checkpoints=save_checkpoints,
+        variants_dir=variants_dir,
+        out=out,
+    )
     console = Console()
     with JobsView(console) as view:
         summary = run_variants(request, on_progress=view.update)

@@ -11,7 +11,6 @@ from rich.console import Console
 from ablate.baselines import BASELINES
 from ablate.cli.app import app
 from ablate.cli.render import score_tables
-from ablate.scoring import load_scores, score_runs
 
 _HELP = (
     "Score per-seed final returns: per-game mean return and HNS, then aggregates with 95% CIs.\n\n"
@@ -40,6 +39,8 @@ def score(
     reps: Annotated[int, typer.Option(help="Bootstrap resamples for the confidence intervals.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed; the same seed gives the same intervals.")] = 0,
 ) -> None:
+    from ablate.scoring import load_scores, score_runs  # numpy and scipy load only once the command line has parsed
+
     report = score_runs(load_scores(source), reps=reps, seed=seed)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, Group
@@ -12,19 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as Bar
 from rich.table import Table
 
-from ablate.cli.app import app
-from ablate.studies import (
-    StudyDefinition,
-    StudyRequest,
-    StudyStatus,
-    StudySummary,
-    TrialRow,
-    list_studies,
-    load_study,
-    run_study,
-    serve_dashboard,
-    study_status,
-)
+from ablate.cli.app import TrackingUriOption, app
+
+if TYPE_CHECKING:  # ablate.studies (Optuna, torch, MLflow) loads only once the command line has parsed
+    from ablate.studies import StudyDefinition, StudyStatus, StudySummary, TrialRow
 
 _HELP = (
     "Ablation studies: sweep config keys of a base variant with Optuna, each trial tracked in MLflow.\n\n"
@@ -33,8 +24,9 @@ _HELP = (
     "(none, median, hyperband), n_trials and a \\[space] table of dotted config keys. Each trial is an MLflow "
     "parent run (tag ablate.kind=trial) whose child runs are its (game, seed) jobs, as `ablate run` makes them."
 )
-_STORAGE_HELP = ("Optuna storage, any SQLAlchemy URL (PostgreSQL for several machines). "
-                 "\\[default: sqlite:///optuna.db here]")
+_STORAGE_HELP = (
+    "Optuna storage, any SQLAlchemy URL (PostgreSQL for several machines). \\[default: sqlite:///optuna.db here]"
+)
 _RUN_HELP = (
     "Create or join the study and run trials until its trial count (a total over all workers and machines) is "
     "reached or its grid is done.\n\n"
@@ -72,18 +64,29 @@ def _size(definition: StudyDefinition) -> str:
 
 @study_app.command("list", help="List the studies: sampler, trials, objective, games and description.")
 def list_() -> None:
+    from ablate.studies import list_studies
+
     table = Table(title="studies", title_justify="left", show_lines=True)
     for column in ("name", "sampler", "space", "trials", "objective", "games", "description"):
         table.add_column(column)
     for d in list_studies():
         games = ",".join(d.games) if len(d.games) <= 4 else f"{len(d.games)} games"
-        table.add_row(escape(d.name), d.sampler, _size(d), str(d.n_trials), f"{d.objective} ({d.direction})",
-                      escape(games), escape(d.description))
+        table.add_row(
+            escape(d.name),
+            d.sampler,
+            _size(d),
+            str(d.n_trials),
+            f"{d.objective} ({d.direction})",
+            escape(games),
+            escape(d.description),
+        )
     Console().print(table)
 
 
 @study_app.command("show", help="Print a study's resolved definition, its search space and its grid size.")
 def show(name: Annotated[str, typer.Argument(metavar="NAME", help="The study to show.", show_default=False)]) -> None:
+    from ablate.studies import load_study
+
     d = load_study(name)
     console = Console()
     console.print(f"[bold]{escape(d.name)}[/] ({escape(str(d.path))}): {escape(d.description)}")
@@ -111,18 +114,28 @@ def _trials_table(status: StudyStatus, rows: list[TrialRow] | None = None) -> Ta
     """One row per trial: number, state, one column per parameter, objective, MLflow run, duration, note."""
     rows = status.trials if rows is None else rows
     keys = list(dict.fromkeys(key for row in status.trials for key in row.params))
-    table = Table(title=f"study {status.name}: {status.objective} ({status.direction}), storage {status.storage}",
-                  title_justify="left")
+    table = Table(
+        title=f"study {status.name}: {status.objective} ({status.direction}), storage {status.storage}",
+        title_justify="left",
+    )
     for column in ("#", "state", *keys, "objective", "MLflow run", "duration", "note"):
-        table.add_column(column, justify="right" if column in ("#", "objective", "duration") else "left",
-                         overflow="fold")
+        table.add_column(
+            column, justify="right" if column in ("#", "objective", "duration") else "left", overflow="fold"
+        )
     colours = {"COMPLETE": "green", "FAIL": "red", "PRUNED": "yellow", "RUNNING": "cyan"}
     best = status.best.number if status.best else None
     for row in rows:
         state = f"[{colours[row.state]}]{row.state}[/]" if row.state in colours else row.state
-        table.add_row(str(row.number), state, *(escape(_value(row.params.get(key, "-"))) for key in keys),
-                      "-" if row.value is None else _value(row.value), row.run_id or "-", _duration(row.duration_s),
-                      escape(row.note), style="bold" if row.number == best else None)
+        table.add_row(
+            str(row.number),
+            state,
+            *(escape(_value(row.params.get(key, "-"))) for key in keys),
+            "-" if row.value is None else _value(row.value),
+            row.run_id or "-",
+            _duration(row.duration_s),
+            escape(row.note),
+            style="bold" if row.number == best else None,
+        )
     return table
 
 
@@ -130,8 +143,10 @@ def _best_line(status: StudyStatus) -> str:
     if status.best is None:
         return "best trial: none complete yet"
     params = ", ".join(f"{key}={_value(value)}" for key, value in status.best.params.items())
-    return (f"best trial: #{status.best.number}, {status.objective} = {_value(status.best.value)} ({escape(params)}), "
-            f"MLflow run {status.best.run_id}")
+    return (
+        f"best trial: #{status.best.number}, {status.objective} = {_value(status.best.value)} ({escape(params)}), "
+        f"MLflow run {status.best.run_id}"
+    )
 
 
 class StudyView:
@@ -166,38 +181,67 @@ def render_summary(console: Console, summary: StudySummary) -> None:
     console.print(_trials_table(summary.status))
     console.print(_best_line(summary.status))
     if summary.interrupted:
-        console.print("[yellow]interrupted[/]: the running trials' runs ended KILLED and the trials are queued; "
-                      f"`ablate study run {escape(summary.definition.name)}` continues the study")
+        console.print(
+            "[yellow]interrupted[/]: the running trials' runs ended KILLED and the trials are queued; "
+            f"`ablate study run {escape(summary.definition.name)}` continues the study"
+        )
     if summary.crashed_workers:
         logs = ", ".join(str(log) for log in summary.logs)
         console.print(f"[red]{summary.crashed_workers} worker(s) crashed[/]; see {escape(logs)}")
-    console.print(f"study run {summary.study_run_id} in {summary.tracking_uri}: the definition, the best trial and "
-                  "the objective against each parameter; browse with `ablate ui`")
+    console.print(
+        f"study run {summary.study_run_id} in {summary.tracking_uri}: the definition, the best trial and "
+        "the objective against each parameter; browse with `ablate ui`"
+    )
 
 
 @study_app.command("run", help=_RUN_HELP)
 def run(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The study (`ablate study list`).", show_default=False)],
-    n_trials: Annotated[int | None, typer.Option(
-        help="The study's total trial count, over all workers. \\[default: the file's; for a grid, its size]",
-        show_default=False)] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes on this machine sharing the study; "
-                                         "spread over the GPUs when there are several.")] = 1,
+    n_trials: Annotated[
+        int | None,
+        typer.Option(
+            help="The study's total trial count, over all workers. \\[default: the file's; for a grid, its size]",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes on this machine sharing the study; spread over the GPUs when there are several."
+        ),
+    ] = 1,
     storage: Annotated[str | None, typer.Option(help=_STORAGE_HELP, show_default=False)] = None,
-    budget: Annotated[str | None, typer.Option(help="Budget preset instead of the file's: atari100k, smoke, test.",
-                                               show_default=False)] = None,
-    games: Annotated[str | None, typer.Option(help="Games instead of the file's, e.g. catch or human-optimal.",
-                                              show_default=False)] = None,
-    objective: Annotated[str | None, typer.Option(
-        help="Objective instead of the file's: mean_return, hns:<game> or an aggregate (iqm, sym_hns, ...); "
-        "its direction is then maximize, minimize for optimality_gap.", show_default=False)] = None,
-    tracking_uri: Annotated[str | None, typer.Option(
-        help="MLflow tracking URI. \\[default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]",
-        show_default=False)] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Budget preset instead of the file's: atari100k, smoke, test.", show_default=False),
+    ] = None,
+    games: Annotated[
+        str | None, typer.Option(help="Games instead of the file's, e.g. catch or human-optimal.", show_default=False)
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            help="Objective instead of the file's: mean_return, hns:<game> or an aggregate (iqm, sym_hns, ...); "
+            "its direction is then maximize, minimize for optimality_gap.",
+            show_default=False,
+        ),
+    ] = None,
+    tracking_uri: TrackingUriOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> int:
-    request = StudyRequest(name=name, n_trials=n_trials, workers=workers, storage=storage, budget=budget, games=games,
-                           objective=objective, tracking_uri=tracking_uri, device=device)
+    from ablate.studies import StudyRequest, run_study
+
+    request = StudyRequest(
+        name=name,
+        n_trials=n_trials,
+        workers=workers,
+        storage=storage,
+        budget=budget,
+        games=games,
+        objective=objective,
+        tracking_uri=tracking_uri,
+        device=device,
+    )
     console = Console()
     with StudyView(console) as view:
         summary = run_study(request, on_progress=view.update)
@@ -205,12 +249,17 @@ def run(
     return summary.exit_code
 
 
-@study_app.command("status", help="Show a study's trials (number, state, parameters, objective, MLflow run id, "
-                   "duration) and its best trial, from its storage.")
+@study_app.command(
+    "status",
+    help="Show a study's trials (number, state, parameters, objective, MLflow run id, "
+    "duration) and its best trial, from its storage.",
+)
 def status(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The study's name.", show_default=False)],
     storage: Annotated[str | None, typer.Option(help=_STORAGE_HELP, show_default=False)] = None,
 ) -> None:
+    from ablate.studies import study_status
+
     result = study_status(name, storage)
     console = Console()
     console.print(_trials_table(result))
@@ -218,12 +267,18 @@ def status(
     console.print(f"{result.done}{target} trials finished; {_best_line(result)}")
 
 
-@study_app.command("dashboard", help="Serve optuna-dashboard on the study's storage at 127.0.0.1 (install it with "
-                   "pip install 'ablate\\[dashboard]'); Ctrl-C stops it.")
+@study_app.command(
+    "dashboard",
+    help="Serve optuna-dashboard on the study's storage at 127.0.0.1 (install it with "
+    "pip install 'ablate\\[dashboard]'); Ctrl-C stops it.",
+)
 def dashboard(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The study's name.", show_default=False)],
     storage: Annotated[str | None, typer.Option(help=_STORAGE_HELP, show_default=False)] = None,
-    port: Annotated[int | None, typer.Option(help="Port to serve on. \\[default: a free one]",
-                                             show_default=False)] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to serve on. \\[default: a free one]", show_default=False)
+    ] = None,
 ) -> None:
+    from ablate.studies import serve_dashboard
+
     serve_dashboard(name, storage, port, on_ready=lambda url: typer.echo(f"Optuna dashboard: {url}  (Ctrl-C to stop)"))

@@ -11,7 +11,6 @@ import typer
 from ablate.cli.app import app
 from ablate.config import BUDGETS, parse_set_options, resolve_config
 from ablate.games import resolve_game
-from ablate.jedi.trainer import train as train_run
 
 _HELP = (
     "Train JEDI on one game and seed, untracked (no MLflow): a progress bar, then result.json in --out.\n\n"
@@ -38,6 +37,8 @@ def train(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
 ) -> None:
+    from ablate.jedi.trainer import train as train_run  # torch loads only once the command line has parsed
+
     game = resolve_game(game)
     config = resolve_config(budget, parse_set_options(set_))
     out_dir = out or Path("runs") / "train" / f"{game}-seed{seed}-{budget}"

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ablate.cli.app import app
-from ablate.tracking import serve_ui
+from ablate.cli.app import TrackingUriOption, app
 
 _HELP = (
     "Start the MLflow UI on the tracking store at 127.0.0.1 and print its address; Ctrl-C stops it.\n\n"
@@ -18,10 +17,11 @@ _HELP = (
 
 @app.command("ui", help=_HELP)
 def ui(
-    tracking_uri: Annotated[str | None, typer.Option(
-        help="MLflow tracking URI. \\[default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]",
-        show_default=False)] = None,
-    port: Annotated[int | None, typer.Option(help="Port to serve on. \\[default: a free one]",
-                                             show_default=False)] = None,
+    tracking_uri: TrackingUriOption = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to serve on. \\[default: a free one]", show_default=False)
+    ] = None,
 ) -> int:
+    from ablate.tracking import serve_ui  # MLflow loads only once the command line has parsed
+
     return serve_ui(tracking_uri, port, on_ready=lambda url: typer.echo(f"MLflow UI: {url}  (Ctrl-C to stop)"))
