@@ -42,6 +42,9 @@ class WorldModelConfig:
     decoder_weight: float = 1.0
     encoder_lr_scale: float = 0.3
     num_conditioning: int = 4
+    # JEDI feeds a switched-in prediction forward with its gradient, so later steps' losses shape the
+    # current representation; false detaches it, as DIAMOND's autoregressive training step does.
+    feed_forward_grad: bool = True
 
 
 @dataclass
@@ -49,7 +52,7 @@ class DenoiserConfig:
     """EDM denoiser over latents; a single-resolution residual network."""
 
     channels: int = 160
-    num_blocks: int = 10  # residual blocks at the latent resolution (JEDI: ~160 channels, single level)
+    num_blocks: int = 7  # ours: the whole agent at 13.8M parameters (JEDI: 13.5M); JEDI: ~160 channels, single level
     cond_channels: int = 256  # DIAMOND
     sigma_data: float = 0.5  # DIAMOND
     sigma_offset_noise: float = 0.3  # DIAMOND
@@ -68,6 +71,9 @@ class SamplerConfig:
     sigma_max: float = 5.0
     rho: float = 7.0
     s_churn: float = 0.0  # only for stochastic environments
+    # DIAMOND starts from unit-variance noise although its first step is at sigma_max; "sigma_max" scales
+    # the initial sample by it, as the EDM paper does.
+    initial_noise: Literal["unit", "sigma_max"] = "unit"
 
 
 @dataclass
@@ -76,6 +82,14 @@ class RewardEndConfig:
 
     channels: int = 32
     lstm_dim: int = 512  # DIAMOND
+    cond_channels: int = 128  # DIAMOND: the action embedding that conditions the trunk's adaptive group norm
+    num_blocks: int = 2  # residual blocks of the trunk at the latent resolution
+    # JEDI trains encoder and reward model end to end: the reward/termination loss reaches the encoder
+    # (at the encoder's learning rate). False reads latents encoded under no_grad (a detached reward model).
+    encoder_grad: bool = True
+    # "trunk": the action conditions the convolutional trunk through adaptive group norm (DIAMOND's
+    # RewEndEncoder); "lstm": the action's embedding joins the trunk's features at the LSTM's input.
+    action_input: Literal["trunk", "lstm"] = "trunk"
     # Share of each training batch whose latents after the context are imagined by the world model
     # under the segment's real actions (labels stay the real rewards and ends). Not in the papers, which
     # train on real inputs only (0); a reduced budget's world model is too rough for that (see README).
@@ -97,8 +111,8 @@ class ActorCriticConfig:
     lambda_: float = 0.95
     entropy_weight: float = 0.001
     value_loss_weight: float = 1.0
-    # Ours: the heads read the latent's features past the LSTM as well as its output (see actor_critic.py).
-    residual: bool = True
+    # Not DIAMOND's: true lets the heads read the latent's features past the LSTM as well as its output.
+    residual: bool = False
 
 
 @dataclass
@@ -183,29 +197,19 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "denoiser.channels": 64,
         "denoiser.num_blocks": 2,
         "denoiser.cond_channels": 64,
-        # Measured on catch (benchmarks/catch_world_model.py): with DIAMOND's training noise (loc -0.4)
-        # the small denoiser learns to denoise from the noisy input alone and the online encoder
-        # shrinks its latents before the action's effect is learned; noisier training targets force
-        # the denoiser onto its conditioning.
-        "denoiser.noise_loc": 1.0,
-        # EDM's preconditioning assumes data of standard deviation sigma_data (DIAMOND: 0.5, for pixels).
-        # This encoder's latents of catch have an RMS of 0.30-0.36 and vary by 0.15-0.25 per dimension
-        # across frames (seeds 0-4 at initialisation); at 0.5 the world model learnt catch on some seeds
-        # only (benchmarks/catch_world_model.py --seed 1: one-step accuracy 0.39 after 500 steps, 0.96 at 0.25).
-        "denoiser.sigma_data": 0.25,
+        # Method changes, each kept because no screen on this budget shows it unneeded (docs/learning-check.md):
+        "denoiser.noise_loc": 1.0,  # DIAMOND -0.4: noisier targets force the small denoiser onto its conditioning
+        "denoiser.sigma_data": 0.25,  # DIAMOND 0.5: the scale of this encoder's latents of catch
         "reward_end.channels": 16,
         "reward_end.lstm_dim": 64,
-        # A reward model trained on real latents alone misreads this world model's imagined ones (on catch
-        # it gave imagined catches a catch probability of 0.03); its batches are imagined instead (after
-        # their real 4-frame context, as imagination's are). All of them: catch's learning check went from
-        # a mean return of 0.35 to 0.67 on seeds 0-2 against half of them (README).
+        # Papers 0: a reward model trained on real latents alone misreads this world model's imagined ones.
         "reward_end.imagined_share": 1.0,
-        # Its reading of imagined landings stays rough on this budget; sampled rewards bury that signal in
-        # noise, their expectation does not (benchmarks/catch_exact_dynamics.py with such a reward).
+        # DIAMOND "sample": the expected reward keeps a rough reward model's reading without the draw's noise.
         "reward_end.imagined_reward": "mean",
         "actor_critic.channels": 16,
         "actor_critic.lstm_dim": 64,
         "actor_critic.horizon": 8,  # a whole catch episode; pays for the reward model's extra steps
+        "actor_critic.residual": True,  # DIAMOND false: REINFORCE learnt catch faster with it in few updates
         "training.total_env_steps": 1_000,
         "training.initial_steps_min": 500,
         "training.initial_steps_max": 1_000,
@@ -388,6 +392,11 @@ def validate(config: Config) -> None:
             "denoiser.noise_sigma_min must be positive and below denoiser.noise_sigma_max",
         ),
         (config.denoiser.sigma_data > 0, "denoiser.sigma_data must be positive"),
+        (
+            config.denoiser.cond_channels % (2 * wm.num_conditioning) == 0,
+            "denoiser.cond_channels must be a multiple of 2 x world_model.num_conditioning "
+            "(it holds one action embedding per conditioning frame and the noise level's cos and sin features)",
+        ),
         (config.actor_critic.horizon >= 1, "actor_critic.horizon must be at least 1"),
         (0 <= config.actor_critic.gamma <= 1, "actor_critic.gamma must be within [0, 1]"),
         (0 <= config.actor_critic.lambda_ <= 1, "actor_critic.lambda_ must be within [0, 1]"),
@@ -397,11 +406,14 @@ def validate(config: Config) -> None:
         (tr.lr > 0, "training.lr must be positive"),
         (tr.reward_end_lr_scale > 0, "training.reward_end_lr_scale must be positive"),
         (tr.actor_critic_lr_scale > 0, "training.actor_critic_lr_scale must be positive"),
+        (tr.total_env_steps >= 1, "training.total_env_steps must be at least 1"),
         (tr.initial_steps_min <= tr.initial_steps_max, "training.initial_steps_min must not exceed _max"),
         (tr.initial_steps_min <= tr.total_env_steps, "training.initial_steps_min must not exceed total_env_steps"),
         (tr.env_steps_per_epoch >= 1, "training.env_steps_per_epoch must be at least 1"),
         (tr.initial_steps_chunk >= 1, "training.initial_steps_chunk must be at least 1"),
         (tr.eval_every_epochs >= 1, "training.eval_every_epochs must be at least 1"),
+        (tr.eval_episodes >= 1, "training.eval_episodes must be at least 1"),
+        (tr.initial_steps_min >= 1, "training.initial_steps_min must be at least 1"),
         (tr.final_eval_episodes >= 1, "training.final_eval_episodes must be at least 1"),
         (tr.eval_envs >= 1, "training.eval_envs must be at least 1"),
         (tr.max_episode_steps >= 1, "training.max_episode_steps must be at least 1"),
@@ -412,6 +424,8 @@ def validate(config: Config) -> None:
     ]
     positive = [k for k, hint in FIELD_TYPES.items() if hint is int and k.endswith(("channels", "_dim", "blocks"))]
     checks += [(_get(config, k) >= 1, f"{k} must be at least 1") for k in positive]
+    counts = [k for k, hint in FIELD_TYPES.items() if hint is int and k.endswith(("_steps", "_epochs", "_rewards"))]
+    checks += [(_get(config, k) >= 0, f"{k} must not be negative") for k in counts]
     for ok, message in checks:
         if not ok:
             raise UsageError(message)

@@ -97,6 +97,7 @@ class JobProgress:
     epoch: int = 0
     env_steps: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
+    resumed_from: int = 0  # the epoch a resumed job continued from, else 0
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Progress:
             self.epochs_total += report.total_epochs - line.total_epochs
             line.total_epochs = report.total_epochs
         line.epoch, line.env_steps, line.metrics = report.epoch, report.env_steps, report.metrics
+        line.resumed_from = report.resumed_from
         self._notify()
 
     def end(self, outcome: JobOutcome) -> None:

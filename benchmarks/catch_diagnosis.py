@@ -40,7 +40,7 @@ START_COL = COLS // 2  # the paddle's column at reset
 def load_agent(run_dir: Path) -> tuple[Agent, Config]:
     config = config_from_dict(json.loads((run_dir / CONFIG).read_text()))
     agent = Agent(config, ACTIONS)
-    agent.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)["agent"])
+    agent.load_state_dict(torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)["agent"])
     return agent.eval(), config
 
 

@@ -3,6 +3,7 @@
     python benchmarks/trainer.py                      # default JEDI sizes, component rates + parameters
     python benchmarks/trainer.py --smoke catch Pong   # also the wall time of the `smoke` budget per game
     python benchmarks/trainer.py --set training.cuda_graphs=false   # any config field, as `ablate train --set`
+    python benchmarks/trainer.py --budget smoke        # component rates at a budget's sizes
 
 Figures: world-model, reward-model and actor-critic gradient steps per second (batch 32), imagination
 steps per second (batch 32, horizon 15, 3 denoising steps: one step = one imagined transition of the
@@ -47,8 +48,8 @@ def _rate(fn, steps: int, device: torch.device) -> float:
     return steps / (time.perf_counter() - started)
 
 
-def component_rates(device: torch.device, steps: int, overrides: dict[str, str]) -> None:
-    config = resolve_config("atari100k", overrides)
+def component_rates(device: torch.device, steps: int, budget: str, overrides: dict[str, str]) -> None:
+    config = resolve_config(budget, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, "Pong", 0, Path(tmp), device, callback=None, progress=False)
         _fill_replay(trainer, 2_000)
@@ -67,7 +68,8 @@ def component_rates(device: torch.device, steps: int, overrides: dict[str, str])
             rate = _rate(lambda n=name, f=step_fn, a=after: trainer._train_component(n, 1, f, a), steps, device)
             print(f"{name:>13} training: {rate:8.2f} gradient steps/s (batch {batch})")
         n = config.world_model.num_conditioning
-        seg = trainer.replay.sample(32, n, n - 1, trainer.rng, device, room_after=1, with_frames=False)
+        batch = tr.actor_critic_batch_size
+        seg = trainer.replay.sample(batch, n, n - 1, trainer.rng, device, room_after=1, with_frames=False)
 
         def imagine() -> None:
             with torch.no_grad(), trainer.autocast():
@@ -75,7 +77,8 @@ def component_rates(device: torch.device, steps: int, overrides: dict[str, str])
                 trainer.imagination.rollout(trainer.agent.actor_critic, latents, seg.actions)
 
         rate = _rate(imagine, max(1, steps // 4), device) * config.actor_critic.horizon
-        print(f"  imagination: {rate:8.1f} steps/s (batch 32, horizon 15, {config.sampler.num_steps} denoising steps)")
+        horizon, denoising = config.actor_critic.horizon, config.sampler.num_steps
+        print(f"  imagination: {rate:8.1f} steps/s (batch {batch}, horizon {horizon}, {denoising} denoising steps)")
 
 
 def smoke_wall_times(games: list[str], device: str, overrides: dict[str, str]) -> None:
@@ -89,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=10, help="timed gradient steps per component")
+    parser.add_argument("--budget", default="atari100k", help="the budget whose sizes the component rates use")
     parser.add_argument("--compile", action="store_true", help="torch.compile the denoiser and actor-critic")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     parser.add_argument("--smoke", nargs="*", default=[], metavar="GAME", help="games to time the smoke budget on")
@@ -97,7 +101,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(f"device: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     overrides = {"training.compile": args.compile} | parse_set_options(args.set)
-    component_rates(device, args.steps, overrides)
+    component_rates(device, args.steps, args.budget, overrides)
     smoke_wall_times(args.smoke, args.device, overrides)
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ablate.config import resolve_config
+from ablate.errors import UsageError
 from ablate.jedi.actor_critic import ActorCritic, Trajectory, actor_critic_loss, lambda_returns
 from ablate.jedi.denoiser import edm_preconditioners
 from ablate.jedi.encoder import Decoder, Encoder, clamp
@@ -132,8 +133,37 @@ def test_one_step_sampler_returns_the_denoised_estimate():
     torch.manual_seed(1)
     z = EulerSampler(wm.denoiser, cfg.sampler).sample(cond, act)
     torch.manual_seed(1)
-    x = torch.randn(2, 16, 8, 8) * 5.0
+    x = torch.randn(2, 16, 8, 8)  # DIAMOND: unit-variance initial noise
     assert torch.allclose(z, wm.denoiser.denoise(x, torch.full((2,), 5.0), cond, act), atol=1e-5)
+
+
+def _first_denoiser_input(**overrides) -> tuple[torch.Tensor, list[float]]:
+    cfg = config(**overrides)
+    wm = WorldModel(cfg, A)
+    inputs, sigmas = [], []
+    original = wm.denoiser.denoise
+
+    def recording(noisy, sigma, *rest):
+        inputs.append(noisy.clone())
+        sigmas.append(sigma[0].item())
+        return original(noisy, sigma, *rest)
+
+    wm.denoiser.denoise = recording
+    EulerSampler(wm.denoiser, cfg.sampler).sample(torch.randn(256, 4, 16, 8, 8), torch.zeros(256, 4, dtype=torch.long))
+    return inputs[0], sigmas
+
+
+def test_sampler_starts_from_unit_variance_noise_as_diamonds():
+    x, _ = _first_denoiser_input()
+    assert x.std().item() == pytest.approx(1.0, abs=0.02)
+    x, _ = _first_denoiser_input(**{"sampler.initial_noise": "sigma_max"})
+    assert x.std().item() == pytest.approx(5.0, abs=0.1)
+
+
+def test_churned_sampler_calls_the_denoiser_at_the_scheduled_sigma():
+    _, plain = _first_denoiser_input(**{"sampler.num_steps": 3})
+    _, churned = _first_denoiser_input(**{"sampler.num_steps": 3, "sampler.s_churn": 1.0})
+    assert churned == pytest.approx(plain) and plain[0] == pytest.approx(5.0)
 
 
 def _gradients_into_frames(stop_gradient: str) -> tuple[float, float]:
@@ -276,8 +306,9 @@ def test_imagined_reward_mean_is_the_expectation_of_the_reward_classes():
     sampling = RewardEndModel(config(), A)
     model = RewardEndModel(config(**{"reward_end.imagined_reward": "mean"}), A)
     model.load_state_dict(sampling.state_dict())
+    offsets = torch.tensor([0.5, -1.0, 2.0, 0.0, 0.0])  # classes -1, 0, +1 clearly apart
+    model.head.register_forward_hook(lambda module, args, out: out + offsets)
     with torch.no_grad():
-        model.head[-1].bias[:3] = torch.tensor([0.5, -1.0, 2.0])  # classes -1, 0, +1 clearly apart
         z, actions = torch.randn(4, 2, 16, 8, 8), torch.arange(4) % A
         logits, _, _ = model(z[:, :1], actions[:, None], z[:, 1:])
         probs = logits[:, 0].softmax(-1)
@@ -415,6 +446,30 @@ def test_actor_critic_batch_is_its_own_setting_and_heads_see_the_latent_past_the
         assert torch.allclose(logits[0], logits[1]) != residual  # only the residual path tells them apart
 
 
+def test_group_norms_have_diamonds_groups_of_32_channels():
+    agent = Agent(resolve_config("atari100k"), A)
+    norms = [m for m in agent.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(m.num_groups == max(1, m.num_channels // 32) for m in norms)
+    assert {m.num_groups for m in norms} >= {1, 5}  # 32-channel encoder stages, the 160-channel denoiser
+
+
+def test_reward_model_trunk_is_conditioned_on_the_action_through_adaptive_group_norm():
+    torch.manual_seed(0)
+    z = torch.randn(2, 1, 16, 8, 8)
+    for action_input in ("trunk", "lstm"):
+        model = RewardEndModel(config(**{"reward_end.action_input": action_input}), A)
+        for m in model.modules():  # zero-initialised layers would hide the action's effect
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.normal_(m.weight, std=0.1)
+        lstm_inputs: list[torch.Tensor] = []
+        model.lstm.register_forward_hook(lambda mod, args, out, seen=lstm_inputs: seen.append(args[0].detach()))
+        for a in (0, 1):
+            model(z, torch.full((2, 1), a), z)
+        trunk = [x[..., : model.features.out_dim] for x in lstm_inputs]  # the trunk's part of the LSTM input
+        assert (not torch.allclose(trunk[0], trunk[1])) == (action_input == "trunk")
+    assert model.head[-1].bias is None  # DIAMOND's head ends without a bias
+
+
 def test_default_model_size_is_close_to_the_published_13_5m():
     counts = parameter_counts(Agent(resolve_config("atari100k"), 18))
     assert 12.5e6 < counts["total"] < 14.5e6
@@ -439,13 +494,27 @@ def test_replay_sampling_favours_the_latest_quarter(tmp_path):
     assert quarter_share.tolist() == pytest.approx([0.1, 0.1, 0.1, 0.7], abs=0.03)
 
 
+def test_replay_groups_hold_n_over_4_episodes_and_the_newest_the_remainder(tmp_path):
+    buffer = _buffer_with_episodes(tmp_path, [10] * 7)  # groups of 1, 1, 1 and 4 episodes (DIAMOND)
+    p = buffer.episode_probabilities()
+    assert p.tolist() == pytest.approx([0.1, 0.1, 0.1] + [0.175] * 4)
+    seg = buffer.sample(8000, 1, 0, np.random.default_rng(0), torch.device("cpu"))
+    newest = (seg.index[:, 0] >= buffer.starts[-1]).float().mean().item()
+    assert newest == pytest.approx(0.175, abs=0.015)
+
+
+def test_replay_with_fewer_episodes_than_weights_draws_them_by_length(tmp_path):
+    buffer = _buffer_with_episodes(tmp_path, [40, 40, 10])
+    assert buffer.episode_probabilities().tolist() == pytest.approx([40 / 90, 40 / 90, 10 / 90])
+
+
 def test_replay_segments_pad_outside_the_episode(tmp_path):
     buffer = _buffer_with_episodes(tmp_path, [3])  # 4 frames, 3 transitions
     seg = buffer.sample(200, 6, 2, np.random.default_rng(0), torch.device("cpu"))
     assert seg.frames.shape == (200, 6, 3, 64, 64)
     assert (seg.mask.sum(1) == 4).all()  # every real frame of the short episode fits in the segment
     assert (seg.transition_mask.sum(1) == 3).all()
-    assert (seg.frames[~seg.mask] == -1).all()  # zero padding, i.e. black frames
+    assert (seg.frames[~seg.mask] == 0).all()  # DIAMOND's padding: mid-grey, 0 in [-1, 1]
     assert seg.rewards.sum().item() == 200 and seg.ends.sum().item() == 200
 
 
@@ -517,3 +586,70 @@ def test_actor_critic_learns_an_imagined_contextual_bandit():
         optimiser.step()
     logits, _, _ = ac(z, ac.initial_state(16, torch.device("cpu")))
     assert logits.softmax(-1).gather(1, best[:, None]).mean() > 0.75  # uniform: 1/3
+
+
+def _trainer_with_data(tmp_path, **overrides):
+    from ablate.jedi.trainer import Trainer
+
+    torch.manual_seed(0)
+    trainer = Trainer(config(**overrides), "catch", 0, tmp_path, torch.device("cpu"), None, False)
+    trainer.collector.collect(trainer.agent, 40, 1.0, trainer.device)
+    trainer.encode_replay()
+    return trainer
+
+
+def _encoder_grad_norm(module: torch.nn.Module) -> float:
+    return sum(p.grad.abs().sum().item() for p in module.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("encoder_grad", [True, False])
+def test_reward_loss_alone_reaches_the_encoder_end_to_end(tmp_path, encoder_grad):
+    trainer = _trainer_with_data(tmp_path, **{"reward_end.encoder_grad": encoder_grad})
+    loss, _ = trainer.reward_end_step()
+    loss.backward()
+    assert (_encoder_grad_norm(trainer.agent.world_model.encoder) > 0) == encoder_grad
+    encoder_params = {id(p) for p in trainer.agent.world_model.encoder.parameters()}
+    stepped = {id(p) for p in trainer.optimisers["reward_end"].params}
+    assert (encoder_params <= stepped) == encoder_grad  # the reward model's step updates the encoder too
+
+
+def test_separate_autoencoder_trains_the_encoder_by_reconstruction_only(tmp_path):
+    from ablate.variants import load_variants, variant_overrides
+
+    trainer = _trainer_with_data(tmp_path, **variant_overrides("separate-autoencoder", load_variants()))
+    wm = trainer.agent.world_model
+    torch.nn.init.normal_(wm.denoiser.inner.conv_out.weight, std=0.1)  # zero-init would hide gradients
+    seg = trainer.replay.sample(4, 6, 3, trainer.rng, trainer.device)
+    decoder, wm.decoder = wm.decoder, None  # the dynamics loss alone
+    dynamics, _ = wm.loss(seg.frames, seg.actions, seg.mask)
+    dynamics.backward()
+    assert _encoder_grad_norm(wm.encoder) == 0  # does not reach it
+    trainer.reward_end_step()[0].backward()
+    assert _encoder_grad_norm(wm.encoder) == 0  # nor does the reward loss
+    wm.decoder = decoder
+    wm.loss(seg.frames, seg.actions, seg.mask)[0].backward()
+    assert _encoder_grad_norm(wm.encoder) > 0  # reconstruction does
+
+
+@pytest.mark.parametrize("feed_forward_grad", [True, False])
+def test_a_switched_in_prediction_carries_its_gradient_forward_unless_detached(feed_forward_grad):
+    cfg = config(**{"world_model.switch_prob": 1.0, "world_model.unroll_steps": 2, "world_model.num_conditioning": 1,
+                    "world_model.feed_forward_grad": feed_forward_grad})
+    torch.manual_seed(0)
+    wm = WorldModel(cfg, A)
+    torch.nn.init.normal_(wm.denoiser.inner.conv_out.weight, std=0.1)  # zero-init would hide gradients
+    steps = []
+    original = wm.denoiser.loss
+    wm.denoiser.loss = lambda *args: steps.append(original(*args)) or steps[-1]
+    wm.loss(frames(2, 3), torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.bool))
+    (_, first_prediction), (second_loss, _) = steps
+    grad = torch.autograd.grad(second_loss.mean(), first_prediction, allow_unused=True)[0]
+    assert (grad is not None and grad.abs().sum() > 0) == feed_forward_grad
+
+
+def test_denoiser_embeds_each_conditioning_action_in_its_share_of_the_conditioning_vector():
+    cfg = resolve_config("atari100k")
+    inner = WorldModel(cfg, A).denoiser.inner
+    assert inner.action_embedding.embedding_dim == 256 // 4  # DIAMOND: cond_channels / n, concatenated
+    with pytest.raises(UsageError, match="cond_channels"):
+        resolve_config("test", {"denoiser.cond_channels": 18})

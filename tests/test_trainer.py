@@ -58,13 +58,25 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["epoch"] == 2
     with pytest.raises(UsageError, match="--resume"):
         train(config, "catch", 0, tmp_path, device="cpu", progress=False)
-    epochs = []
-    result = train(config, "catch", 0, tmp_path, device="cpu", progress=False, resume=True,
-                   callback=lambda r: epochs.append(r.epoch))
+    reports = []
+    result = train(config, "catch", 0, tmp_path, device="cpu", progress=False, resume=True, callback=reports.append)
+    epochs = [r.epoch for r in reports]
     assert epochs[0] == 3 and result.epochs == epochs[-1]
+    assert {r.resumed_from for r in reports} == {2}  # a resumed run says from which epoch
     lines = [json.loads(line)["epoch"] for line in (tmp_path / METRICS).read_text().splitlines()]
     assert lines == list(range(1, result.epochs + 1))
     assert train(config, "catch", 0, tmp_path, device="cpu", progress=False, resume=True) == result
+
+
+def test_a_resumed_train_says_so_and_from_which_epoch(tmp_path, capsys):
+    def interrupt(report):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(resolve_config("test"), "catch", 0, tmp_path, device="cpu", progress=False, callback=interrupt)
+    capsys.readouterr()
+    train(resolve_config("test"), "catch", 0, tmp_path, device="cpu", progress=True, resume=True)
+    assert f"resumed {tmp_path} from its checkpoint at epoch 1 of 3" in capsys.readouterr().out
 
 
 def test_resume_refuses_another_config(tmp_path):
@@ -170,8 +182,82 @@ def test_learning_rates_per_component():
     config = resolve_config(
         "test", {"training.lr": 2e-4, "training.reward_end_lr_scale": 2.0, "training.actor_critic_lr_scale": 3.0}
     )
-    optimisers = trainer_module.build_optimisers(trainer_module.Agent(config, 3), config)
-    world_model_lrs = [g["initial_lr"] for g in optimisers["world_model"].opt.param_groups]
-    assert world_model_lrs == pytest.approx([2e-4, 2e-4 * 0.3])
-    assert optimisers["reward_end"].opt.param_groups[0]["initial_lr"] == pytest.approx(4e-4)
+    agent = trainer_module.Agent(config, 3)
+    optimisers = trainer_module.build_optimisers(agent, config)
+    encoder = {id(p) for p in agent.world_model.encoder.parameters()}
+
+    def lrs(name: str) -> set[tuple[bool, float]]:
+        groups = optimisers[name].opt.param_groups
+        return {(id(g["params"][0]) in encoder, round(g["initial_lr"], 10)) for g in groups}
+
+    assert lrs("world_model") == {(False, 2e-4), (True, round(2e-4 * 0.3, 10))}
+    assert lrs("reward_end") == {(False, 4e-4), (True, round(2e-4 * 0.3, 10))}  # end to end: the encoder too
     assert optimisers["actor_critic"].opt.param_groups[0]["initial_lr"] == pytest.approx(6e-4)
+
+
+def test_stop_gradient_both_still_trains_the_encoder_through_the_reward_loss(tmp_path):
+    torch.manual_seed(0)
+    before = WorldModel(resolve_config("test"), 3).encoder.state_dict()
+    for encoder_grad in (True, False):
+        cfg = resolve_config("test", {"world_model.stop_gradient": "both", "reward_end.encoder_grad": encoder_grad})
+        out = tmp_path / str(encoder_grad)
+        train(cfg, "catch", 0, out, device="cpu", progress=False)
+        after = torch.load(out / CHECKPOINT, weights_only=False)["agent"]
+        moved = any(not torch.equal(v, after[f"world_model.encoder.{k}"]) for k, v in before.items())
+        assert moved == encoder_grad  # with both stops and no reward gradient it stays the random encoder
+
+
+def test_optimisers_follow_diamonds_weight_decay_and_warm_up_from_zero():
+    config = resolve_config("test")
+    agent = trainer_module.Agent(config, 3)
+    optimisers = trainer_module.build_optimisers(agent, config)
+    not_decayed_modules = torch.nn.LayerNorm | torch.nn.GroupNorm | torch.nn.Embedding
+    never_decayed = {id(p) for m in agent.modules() for n, p in m.named_parameters(recurse=False)
+                     if n.endswith("bias") or isinstance(m, not_decayed_modules)}
+    decays: dict[int, float] = {}  # the largest decay a parameter gets from any optimiser
+    for optimiser in optimisers.values():
+        for group in optimiser.opt.param_groups:
+            for p in group["params"]:
+                decays[id(p)] = max(decays.get(id(p), 0.0), group["weight_decay"])
+    assert len(never_decayed) > 40 and all(decays[i] == 0 for i in never_decayed)
+    conv_weight = agent.world_model.denoiser.inner.conv_in.weight
+    assert decays[id(conv_weight)] == config.training.world_model_weight_decay
+    assert decays[id(agent.reward_end.lstm.weight_hh_l0)] == config.training.reward_end_weight_decay
+    schedule = optimisers["world_model"]
+    assert schedule.opt.param_groups[0]["lr"] == 0  # DIAMOND's linear warm-up starts at 0
+    schedule.opt.step()  # no gradients: no update, but the schedule's order is kept
+    schedule.schedule.step()
+    assert schedule.opt.param_groups[0]["lr"] == pytest.approx(config.training.lr / config.training.warmup_steps)
+
+
+def test_atari100k_has_diamonds_1000_epochs():
+    from ablate.jedi.trainer import total_epochs
+
+    assert total_epochs(resolve_config("atari100k"), 5_000) == 1_000
+    assert total_epochs(resolve_config("atari100k"), 10_000) == 950
+
+
+class _Payload:
+    """Unpickling it creates `marker`: what a crafted checkpoint could do if loaded with weights_only=False."""
+
+    marker = ""
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_crafted_or_damaged_checkpoint_is_refused_without_running_code(tmp_path):
+    def interrupt(report):
+        raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(resolve_config("test"), "catch", 0, run, device="cpu", progress=False, callback=interrupt)
+    _Payload.marker = str(tmp_path / "code-ran")
+    torch.save({"agent": _Payload()}, run / CHECKPOINT)
+    with pytest.raises(UsageError, match="cannot be loaded"):
+        train(resolve_config("test"), "catch", 0, run, device="cpu", progress=False, resume=True)
+    assert not (tmp_path / "code-ran").exists()
+    (run / CHECKPOINT).write_bytes(b"truncated")
+    with pytest.raises(UsageError, match=f"remove {run}"):
+        train(resolve_config("test"), "catch", 0, run, device="cpu", progress=False, resume=True)

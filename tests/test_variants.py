@@ -146,3 +146,13 @@ def test_cli_lists_and_shows_variants(capsys: pytest.CaptureFixture[str]) -> Non
     assert "1 difference(s) from jedi" in shown and "training.total_env_steps" in shown
     assert main(["variants", "show", "stopgrad-bth"]) == 2
     assert "error: unknown variant 'stopgrad-bth' (did you mean 'stopgrad-both'?)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("training.final_epochs", -3), ("training.world_model_steps", -1), ("training.eval_episodes", 0),
+     ("training.first_epoch_actor_critic_steps", -5), ("training.total_env_steps", 0)],
+)
+def test_schedule_counts_that_would_loop_or_fail_late_are_refused_up_front(key, value):
+    with pytest.raises(UsageError, match=key.replace(".", r"\.")):
+        resolve_config("test", {key: value})

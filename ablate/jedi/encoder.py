@@ -14,8 +14,13 @@ def clamp(z: torch.Tensor, scale: float) -> torch.Tensor:
     return scale * torch.tanh(z / scale)
 
 
+def norm_groups(channels: int) -> int:
+    """DIAMOND's GroupNorm groups: 32 channels each (`models/blocks.py`), one group below 64 channels."""
+    return max(1, channels // 32)
+
+
 def group_norm(channels: int, affine: bool = True) -> nn.GroupNorm:
-    return nn.GroupNorm(max(1, min(32, channels // 4)), channels, affine=affine)
+    return nn.GroupNorm(norm_groups(channels), channels, affine=affine)
 
 
 class ResidualBlock(nn.Module):

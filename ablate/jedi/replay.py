@@ -2,9 +2,11 @@
 
 Frame i of an episode carries the action taken at it and the reward / end of the transition it
 starts; an episode of T transitions holds T + 1 frames (its last frame starts no transition).
-Sampling follows DIAMOND: episodes in chronological order are split into quarters, a quarter is
-drawn with weights [0.1, 0.1, 0.1, 0.7] (recent data favoured), then an episode uniformly inside
-it, then a segment start uniformly; parts of a segment outside the episode are zero padding,
+Sampling follows DIAMOND (`data/batch_sampler.py`): episodes in chronological order are split into
+four groups of `n // 4` episodes, the newest group taking the remainder; a group is drawn with
+weights [0.1, 0.1, 0.1, 0.7] (recent data favoured), then an episode uniformly inside it (with fewer
+episodes than weights, an episode in proportion to its length), then a segment start uniformly.
+Parts of a segment outside the episode are padding, mid-grey frames (0 in [-1, 1], as DIAMOND pads),
 flagged by the mask.
 """
 
@@ -34,6 +36,11 @@ class Segment:
 def to_network(frames: torch.Tensor) -> torch.Tensor:
     """uint8 HWC frames -> float CHW in [-1, 1], on the frames' device."""
     return frames.permute(*range(frames.ndim - 3), -1, -3, -2).float().div(127.5).sub(1)
+
+
+def padding_frame(device: torch.device) -> torch.Tensor:
+    """The frame that stands before an episode's start or after its end: mid-grey, (1, 3, 64, 64) zeros."""
+    return torch.zeros(1, FRAME_SHAPE[2], *FRAME_SHAPE[:2], device=device)
 
 
 class ReplayBuffer:
@@ -108,10 +115,21 @@ class ReplayBuffer:
                 stale.unlink()
 
     def frame_chunks(self, size: int) -> Iterator[np.ndarray]:
-        """Every stored frame in order, `size` at a time, then the padding frame (all zeros) alone."""
+        """Every stored frame in order, `size` at a time."""
         for start in range(0, self.size, size):
             yield self.frames[start : min(start + size, self.size)]
-        yield np.zeros((1, *FRAME_SHAPE), dtype=np.uint8)
+
+    def episode_probabilities(self) -> np.ndarray:
+        """P(episode) of DIAMOND's batch sampler, episodes in chronological order."""
+        lengths = np.diff(np.array(self.starts + [self.size])) - 1  # transitions, as DIAMOND counts them
+        k, n = len(self.weights), len(lengths)
+        if n < k:
+            total = lengths.sum()
+            return lengths / total if total > 0 else np.full(n, 1 / n)
+        sizes = [n // k] * k
+        sizes[-1] += n % k
+        p = np.repeat(self.weights / np.array(sizes), sizes)
+        return p / p.sum()
 
     def sample(
         self,
@@ -133,11 +151,7 @@ class ReplayBuffer:
         either side (DIAMOND's reward-model segments; `left_pad` and `room_after` then play no part).
         Without `with_frames` only the frames' buffer indices come back (for latents encoded beforehand).
         """
-        episodes = len(self.starts)
-        groups = [g for g in np.array_split(np.arange(episodes), len(self.weights))]
-        weights = np.array([w if len(g) else 0.0 for w, g in zip(self.weights, groups, strict=True)])
-        chosen_groups = rng.choice(len(groups), size=batch, p=weights / weights.sum())
-        episode_ids = np.array([rng.choice(groups[g]) for g in chosen_groups])
+        episode_ids = rng.choice(len(self.starts), size=batch, p=self.episode_probabilities())
         bounds = np.array(self.starts + [self.size])
         first, lengths = bounds[episode_ids], bounds[episode_ids + 1] - bounds[episode_ids]
         if start_before is None:
@@ -155,8 +169,12 @@ class ReplayBuffer:
             values[~valid] = 0
             return torch.from_numpy(values).to(device, non_blocking=True)
 
+        frames = None
+        if with_frames:  # padding is mid-grey, 0 once in [-1, 1]
+            mask = torch.from_numpy(real).to(device)
+            frames = to_network(torch.from_numpy(self.frames[index]).to(device)) * mask[..., None, None, None]
         return Segment(
-            frames=to_network(gather(self.frames, real)) if with_frames else None,
+            frames=frames,
             index=torch.from_numpy(np.where(real, index, -1)).to(device, non_blocking=True),
             actions=gather(self.actions, transition),
             rewards=gather(self.rewards, transition),

@@ -1,7 +1,9 @@
 """Reward and termination from latents and actions: an LSTM, cross-entropy on sign-binned rewards.
 
 As in DIAMOND, a transition (z_t, a_t, z_t+1) is the input, so the model sees the outcome of the
-action; reward classes are {-1, 0, +1} -> {0, 1, 2}, termination classes {0, 1}.
+action; reward classes are {-1, 0, +1} -> {0, 1, 2}, termination classes {0, 1}. The trunk is
+DIAMOND's `RewEndEncoder` at the latent resolution: residual blocks whose adaptive group norm is
+conditioned on the action's embedding, flattened into the LSTM.
 """
 
 from __future__ import annotations
@@ -13,9 +15,29 @@ from torch.nn import functional as F
 
 from ablate.config import Config
 from ablate.jedi.latent_net import LatentFeatures, init_lstm
+from ablate.jedi.unet import AdaResidualBlock
 from ablate.jedi.world_model import masked_mean
 
 Hidden = tuple[torch.Tensor, torch.Tensor]
+
+
+class ConditionedTrunk(nn.Module):
+    """DIAMOND's RewEndEncoder over a latent pair: conv in, residual blocks conditioned on the action, flatten."""
+
+    def __init__(self, in_shape: tuple[int, int, int], channels: int, cond_channels: int, num_blocks: int) -> None:
+        super().__init__()
+        c, h, w = in_shape
+        # Ours, as in LatentFeatures: latents train to a small, drifting scale, so each sample is standardised.
+        self.norm_in = nn.LayerNorm([c, h, w], elementwise_affine=False)
+        self.conv_in = nn.Conv2d(c, channels, 3, padding=1)
+        self.blocks = nn.ModuleList(AdaResidualBlock(channels, cond_channels) for _ in range(num_blocks))
+        self.out_dim = channels * h * w
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(self.norm_in(x))
+        for block in self.blocks:
+            x = block(x, cond)
+        return x.flatten(1)
 
 
 class RewardEndModel(nn.Module):
@@ -23,10 +45,20 @@ class RewardEndModel(nn.Module):
         super().__init__()
         cfg = config.reward_end
         c, h, w = config.world_model.latent_shape
-        self.features = LatentFeatures((2 * c, h, w), cfg.channels, cfg.lstm_dim)
-        self.action_embedding = nn.Embedding(num_actions, cfg.channels)
-        self.lstm = nn.LSTM(self.features.out_dim + cfg.channels, cfg.lstm_dim, batch_first=True)
-        self.head = nn.Sequential(nn.Linear(cfg.lstm_dim, cfg.lstm_dim), nn.SiLU(), nn.Linear(cfg.lstm_dim, 3 + 2))
+        self.features: ConditionedTrunk | LatentFeatures
+        if cfg.action_input == "trunk":
+            self.features = ConditionedTrunk((2 * c, h, w), cfg.channels, cfg.cond_channels, cfg.num_blocks)
+            self.action_embedding = nn.Embedding(num_actions, cfg.cond_channels)
+            lstm_in = self.features.out_dim
+        else:
+            self.features = LatentFeatures((2 * c, h, w), cfg.channels, cfg.lstm_dim)
+            self.action_embedding = nn.Embedding(num_actions, cfg.channels)
+            lstm_in = self.features.out_dim + cfg.channels
+        self.lstm = nn.LSTM(lstm_in, cfg.lstm_dim, batch_first=True)
+        # DIAMOND: the last layer of the head has no bias.
+        self.head = nn.Sequential(
+            nn.Linear(cfg.lstm_dim, cfg.lstm_dim), nn.SiLU(), nn.Linear(cfg.lstm_dim, 3 + 2, bias=False)
+        )
         self.mean_reward = cfg.imagined_reward == "mean"
         init_lstm(self.lstm)
 
@@ -35,8 +67,12 @@ class RewardEndModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, Hidden]:
         """z, z_next: (B, T, C, H, W); actions: (B, T). Returns reward logits (B, T, 3), end logits (B, T, 2)."""
         b, t = actions.shape
-        x = self.features(torch.cat([z, z_next], dim=2).flatten(0, 1)).unflatten(0, (b, t))
-        x = torch.cat([x, self.action_embedding(actions)], dim=-1)
+        pairs = torch.cat([z, z_next], dim=2).flatten(0, 1)
+        embedded = self.action_embedding(actions)
+        if isinstance(self.features, ConditionedTrunk):
+            x = self.features(pairs, embedded.flatten(0, 1)).unflatten(0, (b, t))
+        else:
+            x = torch.cat([self.features(pairs).unflatten(0, (b, t)), embedded], dim=-1)
         out, hidden = self.lstm(x, hidden)
         logits = self.head(out)
         return logits[..., :3], logits[..., 3:], hidden

@@ -1,4 +1,8 @@
-"""DIAMOND's Euler sampler over latents: Karras sigma schedule, optional churn."""
+"""DIAMOND's Euler sampler over latents: Karras sigma schedule, optional churn.
+
+As in DIAMOND (`models/diffusion/diffusion_sampler.py`) the initial sample has unit variance by
+default (`sampler.initial_noise`), although the first step is taken at sigma_max.
+"""
 
 from __future__ import annotations
 
@@ -34,15 +38,17 @@ class EulerSampler:
             return self.denoiser.predict(latent_cond, action_cond)
         b, _, c, h, w = latent_cond.shape
         sigmas = self.sigmas(latent_cond.device)
-        x = torch.randn(b, c, h, w, device=latent_cond.device) * sigmas[0]
+        x = torch.randn(b, c, h, w, device=latent_cond.device)
+        if self.cfg.initial_noise == "sigma_max":
+            x = x * sigmas[0]
         gamma = min(self.cfg.s_churn / self.cfg.num_steps, 2**0.5 - 1)
         # Python floats for the schedule would force a device->host copy per step; index the tensor instead.
         for i in range(self.cfg.num_steps):
             sigma, sigma_next = sigmas[i], sigmas[i + 1]
+            sigma_hat = sigma * (1 + gamma)
             if gamma > 0:
-                sigma_hat = sigma * (1 + gamma)
                 x = x + torch.randn_like(x) * (sigma_hat**2 - sigma**2).sqrt()
-                sigma = sigma_hat
+            # DIAMOND calls the denoiser at the scheduled sigma, and steps from the churned one.
             denoised = self.denoiser.denoise(x, sigma.expand(b), latent_cond, action_cond)
-            x = x + (x - denoised) / sigma * (sigma_next - sigma)
+            x = x + (x - denoised) / sigma_hat * (sigma_next - sigma_hat)
         return x

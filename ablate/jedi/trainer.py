@@ -29,7 +29,7 @@ from ablate.errors import UsageError
 from ablate.games import GAMES, hns
 from ablate.jedi.actor_critic import ActorCritic, actor_critic_loss
 from ablate.jedi.imagination import Imagination
-from ablate.jedi.replay import ReplayBuffer, to_network
+from ablate.jedi.replay import ReplayBuffer, padding_frame, to_network
 from ablate.jedi.reward_end import RewardEndModel
 from ablate.jedi.world_model import WorldModel
 
@@ -45,6 +45,7 @@ class EpochReport:
     env_steps: int
     metrics: dict[str, float]  # diagnostics; on evaluation epochs also "eval/return"
     total_epochs: int = 0  # the schedule's length, known once the first collection is done
+    resumed_from: int = 0  # the checkpoint's epoch when this run was resumed, else 0
 
 
 @dataclass
@@ -109,16 +110,16 @@ def parameter_counts(agent: Agent) -> dict[str, int]:
 
 
 class Optimiser:
-    """AdamW with linear warm-up and gradient-norm clipping, one per component (DIAMOND's settings)."""
+    """AdamW with linear warm-up from 0 and gradient-norm clipping, one per component (DIAMOND's settings)."""
 
-    def __init__(self, groups: list[dict], config: Config, weight_decay: float, clip: float) -> None:
+    def __init__(self, groups: list[dict], config: Config, clip: float) -> None:
         tr = config.training
         # On CUDA the fused kernel updates every parameter in a few launches instead of several per tensor;
-        # elsewhere None leaves PyTorch's default.
+        # None leaves PyTorch's default elsewhere.
         fused = True if all(p.is_cuda for g in groups for p in g["params"]) else None
-        self.opt = torch.optim.AdamW(groups, lr=tr.lr, eps=tr.adam_eps, weight_decay=weight_decay, fused=fused)
+        self.opt = torch.optim.AdamW(groups, lr=tr.lr, eps=tr.adam_eps, fused=fused)
         warmup = max(1, tr.warmup_steps)
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warmup))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, step / warmup))
         self.params = [p for g in groups for p in g["params"]]
         self.clip = clip
 
@@ -139,25 +140,44 @@ class Optimiser:
         self.schedule.load_state_dict(state["schedule"])
 
 
+_DECAYED_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.LSTM, nn.LSTMCell)
+
+
+def decay_groups(module: nn.Module, lr: float, weight_decay: float) -> list[dict]:
+    """DIAMOND's `configure_opt`: weights of linear, convolutional and LSTM layers decay; biases, norm
+    weights and embeddings do not. Two AdamW parameter groups at learning rate `lr`."""
+    decay, no_decay = [], []
+    for sub in module.modules():
+        for name, p in sub.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            is_weight = name.endswith("weight") or name.startswith("weight_")
+            (decay if is_weight and isinstance(sub, _DECAYED_MODULES) else no_decay).append(p)
+    groups = [
+        {"params": decay, "lr": lr, "weight_decay": weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 def build_optimisers(agent: Agent, config: Config) -> dict[str, Optimiser]:
     tr, wm = config.training, agent.world_model
-    encoder_params = list(wm.encoder.parameters())
-    encoder_ids = {id(p) for p in encoder_params}
-    rest = [p for p in wm.parameters() if p.requires_grad and id(p) not in encoder_ids]
     # JEDI: the encoder learns at 0.3x the denoiser's learning rate.
-    wm_groups = [{"params": rest}, {"params": encoder_params, "lr": tr.lr * config.world_model.encoder_lr_scale}]
+    encoder_lr = tr.lr * config.world_model.encoder_lr_scale
+    rest = [m for name, m in wm.named_children() if name not in ("encoder", "target_encoder")]
+    wm_groups = [g for m in rest for g in decay_groups(m, tr.lr, tr.world_model_weight_decay)]
+    wm_groups += decay_groups(wm.encoder, encoder_lr, tr.world_model_weight_decay)
+    reward_groups = decay_groups(agent.reward_end, tr.lr * tr.reward_end_lr_scale, tr.reward_end_weight_decay)
+    if config.reward_end.encoder_grad:
+        # End to end, the reward loss's step updates the encoder too, at the encoder's learning rate; its
+        # weight decay is applied once, by the world model's step.
+        reward_groups += decay_groups(wm.encoder, encoder_lr, 0.0)
     return {
-        "world_model": Optimiser(wm_groups, config, tr.world_model_weight_decay, tr.world_model_grad_clip),
-        "reward_end": Optimiser(
-            [{"params": list(agent.reward_end.parameters()), "lr": tr.lr * tr.reward_end_lr_scale}],
-            config,
-            tr.reward_end_weight_decay,
-            tr.reward_end_grad_clip,
-        ),
+        "world_model": Optimiser(wm_groups, config, tr.world_model_grad_clip),
+        "reward_end": Optimiser(reward_groups, config, tr.reward_end_grad_clip),
         "actor_critic": Optimiser(
-            [{"params": list(agent.actor_critic.parameters()), "lr": tr.lr * tr.actor_critic_lr_scale}],
+            decay_groups(agent.actor_critic, tr.lr * tr.actor_critic_lr_scale, tr.actor_critic_weight_decay),
             config,
-            tr.actor_critic_weight_decay,
             tr.actor_critic_grad_clip,
         ),
     }
@@ -249,9 +269,11 @@ def _schedule_steps(config: Config, epoch: int) -> dict[str, int]:
 
 
 def total_epochs(config: Config, initial_steps: int) -> int:
+    """DIAMOND's schedule: epochs 1..k each collect `env_steps_per_epoch` steps after the first collection
+    (epoch 1 right after it), then the final epochs; at least one epoch trains."""
     tr = config.training
     collecting = math.ceil(max(0, tr.total_env_steps - initial_steps) / tr.env_steps_per_epoch)
-    return 1 + collecting + tr.final_epochs
+    return max(1, collecting + tr.final_epochs)
 
 
 class Trainer:
@@ -280,6 +302,7 @@ class Trainer:
         self.replay_latents = torch.empty(0)  # see encode_replay()
         self.rng = np.random.default_rng(seed)
         self.epoch = 0
+        self.resumed_from = 0
         self.total_epochs = 0
         self.wall_s = 0.0
         self.use_amp = device.type == "cuda" and config.training.amp
@@ -309,11 +332,18 @@ class Trainer:
         os.replace(tmp, self.out_dir / CHECKPOINT)  # atomic: a kill mid-save leaves the previous checkpoint
 
     def load_checkpoint(self) -> None:
-        state = torch.load(self.out_dir / CHECKPOINT, map_location=self.device, weights_only=False)
+        path = self.out_dir / CHECKPOINT
+        try:  # weights only: a crafted checkpoint cannot run code
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:
+            raise UsageError(
+                f"{path} cannot be loaded ({type(err).__name__}); remove {self.out_dir} to start the run over"
+            ) from None
         self.agent.load_state_dict(state["agent"])
         for k, o in self.optimisers.items():
             o.load_state_dict(state["optimisers"][k])
         self.epoch, self.total_epochs, self.wall_s = state["epoch"], state["total_epochs"], state["wall_s"]
+        self.resumed_from = self.epoch
         # The open episode at checkpoint time is dropped; collection restarts on a fresh episode.
         self.replay.load(state["replay_episodes"])
         self.collector.episodes_started = state["episodes_started"]
@@ -335,7 +365,7 @@ class Trainer:
                 chunk = min(tr.initial_steps_chunk, tr.initial_steps_max - self.replay.num_steps)
                 rewards += self.collector.collect(self.agent, chunk, epsilon, self.device)
             self.total_epochs = total_epochs(self.config, self.replay.num_steps)
-        elif self.replay.num_steps < tr.total_env_steps:
+        if self.replay.num_steps < tr.total_env_steps:  # every collecting epoch, the first one too (DIAMOND)
             steps = min(tr.env_steps_per_epoch, tr.total_env_steps - self.replay.num_steps)
             self.collector.collect(self.agent, steps, epsilon, self.device)
 
@@ -388,15 +418,15 @@ class Trainer:
     def encode_replay(self) -> None:
         """Encode every stored frame (and the padding frame, last) with the encoder as it now stands.
 
-        The reward model and the actor-critic train after the world model in an epoch, on a frozen
-        encoder, so their batches index these latents instead of encoding frames at every step: the
-        same inputs from one encoder pass per stored frame per epoch. At `atari100k` that is at most
-        100k passes an epoch against 400 x 32 x (19 + 4) = 294k; on catch's `smoke` about 17x fewer.
+        The actor-critic trains last in an epoch, on a frozen encoder (and so does a detached reward model),
+        so its batches index these latents instead of encoding frames at every step: the same inputs from
+        one encoder pass per stored frame per epoch.
         """
         chunks = []
-        for frames in self.replay.frame_chunks(1024):
+        frames = [to_network(torch.from_numpy(f).to(self.device)) for f in self.replay.frame_chunks(1024)]
+        for batch in [*frames, padding_frame(self.device)]:
             with self.autocast():
-                chunks.append(self.agent.world_model.encode(to_network(torch.from_numpy(frames).to(self.device))))
+                chunks.append(self.agent.world_model.encode(batch))
         self.replay_latents = torch.cat(chunks).float()
 
     def reward_end_step(self) -> tuple[torch.Tensor, dict]:
@@ -404,16 +434,29 @@ class Trainer:
         # padded on either side, so that its LSTM sees sequences start anywhere in an episode, as the
         # contexts imagination warms it up on do. Imagined rows instead end their context on that transition.
         tr, n = self.config.training, self.config.world_model.num_conditioning
+        end_to_end = self.config.reward_end.encoder_grad
         length = self.config.actor_critic.horizon + n
         imagined = round(self.config.reward_end.imagined_share * tr.batch_size)
         start_before = self.rng.integers(0, length, size=tr.batch_size)
         start_before[:imagined] = n - 1
         seg = self.replay.sample(
-            tr.batch_size, length, 0, self.rng, self.device, with_frames=False, start_before=start_before
+            tr.batch_size, length, 0, self.rng, self.device, with_frames=end_to_end, start_before=start_before
         )
-        z = self.replay_latents[seg.index]  # index -1, padding, is the padding frame's latent
+        # End to end the reward loss reaches the encoder through the latents of real frames (imagined rows
+        # encode only their context); detached, latents are indexed, and index -1 (padding) is the padding latent.
+        def latents(rows: slice, frames: slice) -> torch.Tensor:
+            if seg.frames is not None:
+                return self.agent.world_model.encode(seg.frames[rows, frames])
+            return self.replay_latents[seg.index[rows, frames]]
+
+        rows = []
         if imagined:
-            z[:imagined, n:] = self.imagination.follow(z[:imagined, :n], seg.actions[:imagined, :-1])
+            context = latents(slice(None, imagined), slice(None, n))
+            dreamt = self.imagination.follow(context.detach(), seg.actions[:imagined, :-1]).to(context.dtype)
+            rows.append(torch.cat([context, dreamt], 1))
+        if imagined < tr.batch_size:
+            rows.append(latents(slice(imagined, None), slice(None)))
+        z = torch.cat(rows)
         return self.agent.reward_end.loss(
             z, seg.actions[:, :-1], seg.rewards[:, :-1], seg.ends[:, :-1], seg.transition_mask[:, :-1]
         )
@@ -432,8 +475,12 @@ class Trainer:
         metrics |= self._train_component(
             "world_model", steps["world_model"], self.world_model_step, self.agent.world_model.after_step
         )
-        self.encode_replay()
+        end_to_end = self.config.reward_end.encoder_grad
+        if not end_to_end:
+            self.encode_replay()
         metrics |= self._train_component("reward_end", steps["reward_end"], self.reward_end_step)
+        if end_to_end:  # the reward model's steps moved the encoder: the actor-critic reads it as it now is
+            self.encode_replay()
         metrics |= self._train_component("actor_critic", steps["actor_critic"], self.actor_critic_step)
         self.agent.eval()
         return metrics
@@ -459,7 +506,9 @@ class Trainer:
                     metrics["eval/return"] = float(np.mean(returns))
                 self.wall_s += time.perf_counter() - started
                 self.save_checkpoint()
-                report = EpochReport(self.epoch, self.replay.num_steps, metrics, self.total_epochs)
+                report = EpochReport(
+                    self.epoch, self.replay.num_steps, metrics, self.total_epochs, self.resumed_from
+                )
                 with open(self.out_dir / METRICS, "a") as f:
                     f.write(json.dumps(asdict(report)) + "\n")
                 bar.update(task, total=self.total_epochs, completed=self.epoch, description=_describe(report))
@@ -515,6 +564,13 @@ def _progress(enabled: bool):
     )
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """A kill or a full disk mid-write leaves the previous file (or none), never a truncated one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def train(
     config: Config,
     game: str,
@@ -547,17 +603,19 @@ def train(
     elif has_checkpoint or (out_dir / RESULT).exists():
         raise UsageError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / CONFIG).write_text(json.dumps(config.to_dict(), indent=2))
+    _write_atomically(out_dir / CONFIG, json.dumps(config.to_dict(), indent=2))
     torch.manual_seed(seed)
     trainer = Trainer(config, game, seed, out_dir, torch_device, callback, progress)
     if resume and has_checkpoint:
         trainer.load_checkpoint()
+        if progress:
+            print(f"resumed {out_dir} from its checkpoint at epoch {trainer.epoch} of {trainer.total_epochs}")
     else:
         (out_dir / METRICS).unlink(missing_ok=True)
     try:
         result = trainer.run()
     finally:
         trainer.env.close()
-    (out_dir / RESULT).write_text(json.dumps(result.to_dict(), indent=2))
+    _write_atomically(out_dir / RESULT, json.dumps(result.to_dict(), indent=2))
     shutil.rmtree(out_dir / "replay", ignore_errors=True)  # a finished run never samples again; ~1 GB at atari100k
     return result

@@ -67,9 +67,8 @@ class InnerModel(nn.Module):
         n_cond = config.world_model.num_conditioning
         d = config.denoiser
         self.noise_embedding = FourierFeatures(d.cond_channels)
-        self.action_embedding = nn.Embedding(num_actions, d.cond_channels)
-        # The last n actions are embedded separately and mixed (DIAMOND flattens per-action embeddings).
-        self.action_mix = nn.Linear(n_cond * d.cond_channels, d.cond_channels)
+        # DIAMOND: each of the last n actions gets cond_channels / n dimensions, concatenated.
+        self.action_embedding = nn.Embedding(num_actions, d.cond_channels // n_cond)
         self.cond_mlp = nn.Sequential(
             nn.Linear(d.cond_channels, d.cond_channels), nn.SiLU(), nn.Linear(d.cond_channels, d.cond_channels)
         )
@@ -84,8 +83,7 @@ class InnerModel(nn.Module):
         self, noisy: torch.Tensor, c_noise: torch.Tensor, latent_cond: torch.Tensor, action_cond: torch.Tensor
     ) -> torch.Tensor:
         """noisy: (B, C, H, W); c_noise: (B,); latent_cond: (B, n, C, H, W); action_cond: (B, n) long."""
-        actions = self.action_embedding(action_cond).flatten(1)
-        cond = self.cond_mlp(self.noise_embedding(c_noise) + self.action_mix(actions))
+        cond = self.cond_mlp(self.noise_embedding(c_noise) + self.action_embedding(action_cond).flatten(1))
         x = self.conv_in(torch.cat([latent_cond.flatten(1, 2), noisy], dim=1))
         for block in self.blocks:
             x = block(x, cond)

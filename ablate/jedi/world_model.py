@@ -7,7 +7,9 @@
 - Random switching: training unrolls `unroll_steps` predictions; before each next step a coin with
   P(heads) = `switch_prob`, one per batch, decides whether the next conditioning latent is the
   denoiser's (clamped) prediction or the encoder's output. `alternate` flips deterministically
-  from one training step to the next instead.
+  from one training step to the next instead. A switched-in prediction is fed forward with its
+  gradient (`feed_forward_grad`, JEDI: later steps' losses shape the current representation);
+  false detaches it, as DIAMOND's autoregressive training step does.
 - `target_encoder = "ema"`: targets come from an exponential moving average of the encoder.
 - `decoder`: adds a pixel decoder whose reconstruction loss trains the encoder as well.
 """
@@ -83,7 +85,8 @@ class WorldModel(nn.Module):
             # Padding frames inside the window are masked out of the loss (segments may start before an episode).
             losses.append(masked_mean(per_sample, mask[:, t]))
             if u + 1 < self.cfg.unroll_steps:
-                window.append(torch.where(self._switch(z.shape[0], z.device), prediction, context[:, t]))
+                fed = prediction if self.cfg.feed_forward_grad else prediction.detach()
+                window.append(torch.where(self._switch(z.shape[0], z.device), fed, context[:, t]))
         dynamics = torch.stack(losses).mean()
         total = dynamics
         metrics = {"world_model/dynamics_loss": dynamics.detach()}
