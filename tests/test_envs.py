@@ -271,3 +271,16 @@ def test_vector_env_works_in_a_daemonic_spawned_process():
     worker.join(timeout=10)
     # A daemonic process may not have children, so it falls back to stepping the envs in-process.
     assert result == (SyncVectorEnv.__name__, (2, 64, 64, 3))
+
+
+def test_the_emulator_banner_is_printed_once_per_process():
+    import subprocess
+    import sys
+
+    code = (
+        "from ablate.envs import make_env, make_vector_env\n"
+        "make_env('Pong', 0, train=True)\n"
+        "make_vector_env('Pong', 0, 3, train=False).close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (out.stdout + out.stderr).count("Arcade Learning Environment") == 1

@@ -73,6 +73,8 @@ def make_atari_env(game: str, seed: int, *, train: bool) -> gym.Env:
         full_action_space=False,
         max_num_frames_per_episode=MAX_EPISODE_FRAMES,
     )
+    # The emulator's banner has been printed once in this process; the evaluation envs that follow stay quiet.
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
     env = AtariPreprocessing(
         env,
         noop_max=NOOP_MAX,  # draws 1..NOOP_MAX no-ops per reset

@@ -169,9 +169,9 @@ class ReplayBuffer:
             values[~valid] = 0
             return torch.from_numpy(values).to(device, non_blocking=True)
 
+        mask = torch.from_numpy(real).to(device)
         frames = None
         if with_frames:  # padding is mid-grey, 0 once in [-1, 1]
-            mask = torch.from_numpy(real).to(device)
             frames = to_network(torch.from_numpy(self.frames[index]).to(device)) * mask[..., None, None, None]
         return Segment(
             frames=frames,
@@ -179,6 +179,6 @@ class ReplayBuffer:
             actions=gather(self.actions, transition),
             rewards=gather(self.rewards, transition),
             ends=gather(self.ends, transition),
-            mask=torch.from_numpy(real).to(device),
+            mask=mask,
             transition_mask=torch.from_numpy(transition).to(device),
         )
