@@ -11,6 +11,7 @@ from ablate.cli.main import main
 from ablate.config import resolve_config
 from ablate.errors import UsageError
 from ablate.jedi import trainer as trainer_module
+from ablate.jedi.optimiser import build_optimisers
 from ablate.jedi.trainer import CHECKPOINT, METRICS, RESULT, TrainingError, train
 from ablate.jedi.world_model import WorldModel
 
@@ -183,7 +184,7 @@ def test_learning_rates_per_component():
         "test", {"training.lr": 2e-4, "training.reward_end_lr_scale": 2.0, "training.actor_critic_lr_scale": 3.0}
     )
     agent = trainer_module.Agent(config, 3)
-    optimisers = trainer_module.build_optimisers(agent, config)
+    optimisers = build_optimisers(agent, config)
     encoder = {id(p) for p in agent.world_model.encoder.parameters()}
 
     def lrs(name: str) -> set[tuple[bool, float]]:
@@ -210,7 +211,7 @@ def test_stop_gradient_both_still_trains_the_encoder_through_the_reward_loss(tmp
 def test_optimisers_follow_diamonds_weight_decay_and_warm_up_from_zero():
     config = resolve_config("test")
     agent = trainer_module.Agent(config, 3)
-    optimisers = trainer_module.build_optimisers(agent, config)
+    optimisers = build_optimisers(agent, config)
     not_decayed_modules = torch.nn.LayerNorm | torch.nn.GroupNorm | torch.nn.Embedding
     never_decayed = {id(p) for m in agent.modules() for n, p in m.named_parameters(recurse=False)
                      if n.endswith("bias") or isinstance(m, not_decayed_modules)}
