@@ -29,13 +29,20 @@ def train(
     budget: Annotated[str, typer.Option(help=f"Schedule and sizes preset: {', '.join(BUDGETS)}.")] = "smoke",
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a config field, e.g. --set world_model.stop_gradient=both (repeatable)."),
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            show_default=False,
+            help="Override a config field, e.g. --set world_model.stop_gradient=both (repeatable).",
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.")] = "auto",
     out: Annotated[
         Path | None, typer.Option(help="Output directory (default runs/train/GAME-seedS-BUDGET).", show_default=False)
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+    ] = False,
 ) -> None:
     from ablate.jedi.trainer import train as train_run  # torch loads only once the command line has parsed
 
