@@ -21,3 +21,13 @@ TrackingUriOption = Annotated[
         show_default=False,
     ),
 ]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        show_default=False,
+        help="Override a config field on top of the budget and variant (repeatable), "
+        "e.g. --set world_model.stop_gradient=both.",
+    ),
+]

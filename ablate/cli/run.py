@@ -14,7 +14,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainin
 from rich.progress import Progress as Bar
 from rich.table import Table
 
-from ablate.cli.app import TrackingUriOption, app
+from ablate.cli.app import SetOption, TrackingUriOption, app
 from ablate.cli.render import score_tables
 
 if TYPE_CHECKING:  # the runner (torch, MLflow) loads only once the command line has parsed
@@ -133,15 +133,7 @@ def run(
     budget: Annotated[
         str, typer.Option(help="Budget preset: atari100k (the paper's protocol), smoke, test.")
     ] = "smoke",
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="KEY=VALUE",
-            show_default=False,
-            help="Override a config field on top of each variant (repeatable), e.g. --set training.batch_size=64.",
-        ),
-    ] = None,
+    set_: SetOption = None,
     jobs: Annotated[
         int,
         typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ablate.cli.app import app
+from ablate.cli.app import SetOption, app
 from ablate.config import BUDGETS, parse_set_options, resolve_config
 from ablate.games import resolve_game
 
@@ -27,15 +27,7 @@ def train(
     game: Annotated[str, typer.Option(help="A game name (Pong, ALE/Pong-v5, pong) or the sanity game catch.")],
     seed: Annotated[int, typer.Option(help="Seed of the environment, the networks and the replay sampling.")] = 0,
     budget: Annotated[str, typer.Option(help=f"Schedule and sizes preset: {', '.join(BUDGETS)}.")] = "smoke",
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="KEY=VALUE",
-            show_default=False,
-            help="Override a config field, e.g. --set world_model.stop_gradient=both (repeatable).",
-        ),
-    ] = None,
+    set_: SetOption = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.")] = "auto",
     out: Annotated[
         Path | None, typer.Option(help="Output directory (default runs/train/GAME-seedS-BUDGET).", show_default=False)
