@@ -14,11 +14,10 @@ import multiprocessing.connection
 import os
 import pickle
 import shutil
-import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from ablate.errors import UsageError
 from ablate.games import resolve_games
 from ablate.jedi.trainer import EpochReport, resolve_device, total_epochs, train
 from ablate.scoring import ScoreReport, score_runs
+from ablate.stopping import child_stops_on_sigterm, stop_signals_deferred, stop_signals_ignored, terminate
 from ablate.tracking import Kind, Status, Tracker, final_mean_return, job_run_name, job_tags, parent_tags
 from ablate.variants import get_variant, load_variants, resolve_variant
 
@@ -242,8 +242,9 @@ def _run_here(tracker: Tracker, work: Sequence[tuple[str, Job]], options: _Optio
               outcomes: list[JobOutcome], on_epoch: Callable[[Job, EpochReport], None] | None = None) -> None:
     """Run (parent run id, job) pairs one after another in this process; `outcomes` grows as jobs end."""
     for parent_run_id, job in work:
+        opened: _Ticket | JobOutcome | None = None
         try:
-            with ctrl_c_deferred():  # a press while the run is opened would leave it RUNNING
+            with stop_signals_deferred():  # a signal while the run is opened would leave it RUNNING
                 opened = _open_job(tracker, parent_run_id, job, resume=options.resume)
         except KeyboardInterrupt:
             if isinstance(opened, _Ticket):
@@ -295,19 +296,26 @@ class _Worker:
 def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoints: bool, threads: int,
                  reports: multiprocessing.connection.Connection) -> None:
     """A job's process: sends each epoch and its outcome over `reports`; its own output goes to its log file."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # how the parent stops it; Ctrl-C is ignored here
+    child_stops_on_sigterm()
     ticket.job.out_dir.mkdir(parents=True, exist_ok=True)
     with open(ticket.job.out_dir / JOB_LOG, "a") as log:  # library chatter would tear the parent's live view
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(threads)  # K jobs share the cores instead of oversubscribing them
+
+    def send_epoch(report: EpochReport) -> None:
+        try:
+            reports.send(("epoch", report))
+        except OSError:  # the parent is gone: stop as it would have stopped us
+            raise JobStopped from None
+
     try:
-        outcome = _execute(ticket, tracker, device=device, save_checkpoints=save_checkpoints,
-                           on_epoch=lambda report: reports.send(("epoch", report)))
-    except KeyboardInterrupt:
+        outcome = _execute(ticket, tracker, device=device, save_checkpoints=save_checkpoints, on_epoch=send_epoch)
+    except (KeyboardInterrupt, JobStopped):
         outcome = JobOutcome(ticket.job, ticket.run_id, "KILLED")
-    reports.send(("done", outcome))
+    with suppress(OSError):  # a dead parent's pipe: the run is ended already, there is nobody to tell
+        reports.send(("done", outcome))
 
 
 def device_pool(device: str) -> list[str]:
@@ -367,7 +375,7 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
         reports, job_end = context.Pipe(duplex=False)
         process = context.Process(target=_job_process, name=job.name, args=(
             opened, tracker, device, options.save_checkpoints, threads, job_end))
-        with ctrl_c_ignored():  # the job inherits the ignored SIGINT: Ctrl-C reaches only this process
+        with stop_signals_ignored():  # the job inherits them ignored: Ctrl-C reaches only this process
             process.start()
         job_end.close()  # the job holds the only writing end, so its exit closes the pipe
         running[job.name] = _Worker(opened, process, device, reports)
@@ -376,18 +384,16 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                with ctrl_c_deferred():
+                with stop_signals_deferred():
                     launch(*pending.popleft())
             handle(timeout=1.0)
             reap("FAILED")
     except KeyboardInterrupt:
         progress.stopping = True
-        with ctrl_c_ignored():  # stopping must finish, or runs would stay RUNNING
-            for worker in running.values():
-                if worker.process.is_alive():
-                    os.kill(worker.process.pid, signal.SIGTERM)
+        with stop_signals_ignored():  # stopping must finish, or runs would stay RUNNING
             deadline = time.monotonic() + _STOP_TIMEOUT_S
             while running and time.monotonic() < deadline:
+                terminate([worker.process for worker in running.values()])
                 handle(timeout=0.5)
                 reap("KILLED")
             for worker in running.values():
@@ -395,39 +401,6 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
                 worker.process.join()
             reap("KILLED")
         raise
-
-
-@contextmanager
-def ctrl_c_ignored() -> Iterator[None]:
-    """Ignore Ctrl-C for a step that must finish (stopping the jobs) or that starts a job process.
-
-    Processes started meanwhile inherit the ignored SIGINT, so Ctrl-C reaches only this process, which stops
-    each job once (SIGTERM) rather than jobs dying mid-bookkeeping on a second signal.
-    """
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def ctrl_c_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back during a step that must not be cut in half (a launch: run opened, process started),
-    then raise it: a press meanwhile stops the run once the step is done instead of being lost."""
-    pressed = False
-
-    def hold(signum: int, frame: object) -> None:
-        nonlocal pressed
-        pressed = True
-
-    previous = signal.signal(signal.SIGINT, hold)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        raise KeyboardInterrupt
 
 
 def _received(worker: _Worker) -> list[tuple[str, Any]]:

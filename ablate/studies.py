@@ -50,8 +50,8 @@ import itertools
 import json
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
-import signal
 import socket
 import threading
 import time
@@ -84,13 +84,13 @@ from ablate.runner import (
     JobStopped,
     Progress,
     close_parent,
-    ctrl_c_ignored,
     device_pool,
     open_parent,
     run_children,
 )
 from ablate.scoring import AGGREGATES, ScoreReport, score_runs
 from ablate.shipped import shipped_dirs
+from ablate.stopping import child_stops_on_sigterm, stop_signals_ignored, terminate
 from ablate.tracking import EVAL_RETURN, TAG_KIND, Status, Tracker, free_port, retry_locked
 from ablate.variants import ROOT_VARIANT, get_variant, load_variants, variant_overrides
 
@@ -764,7 +764,7 @@ def _work(setup: _WorkerSetup) -> None:
 
 def _worker_process(setup: _WorkerSetup) -> None:
     """A spawned worker: stopped by SIGTERM as by Ctrl-C; its output goes to its log file, not the live view."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    child_stops_on_sigterm()
     setup.out_root.mkdir(parents=True, exist_ok=True)
     with open(setup.out_root / f"worker{setup.index}.log", "a") as log:
         os.dup2(log.fileno(), 1)
@@ -786,14 +786,14 @@ def _run_workers(setup: _WorkerSetup, workers: int) -> int:
     processes = [context.Process(target=_worker_process, name=f"{setup.definition.name}-worker{i}",
                                  args=(replace(setup, index=i, device=devices[i % len(devices)], threads=threads),))
                  for i in range(workers)]
-    with ctrl_c_ignored():  # Ctrl-C reaches only this process, which then stops each worker once
+    with stop_signals_ignored():  # Ctrl-C reaches only this process, which then stops each worker once
         for process in processes:
             process.start()
     try:
         for process in processes:
             process.join()
     except KeyboardInterrupt:
-        with ctrl_c_ignored():  # stopping must finish, or runs would stay RUNNING
+        with stop_signals_ignored():  # stopping must finish, or runs would stay RUNNING
             _stop(processes)
         raise
     return sum(process.exitcode != 0 for process in processes)
@@ -801,15 +801,14 @@ def _run_workers(setup: _WorkerSetup, workers: int) -> int:
 
 def _stop(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
     """SIGTERM each worker, which ends its trial's runs KILLED and queues the trial; kill the ones that hang."""
-    for process in processes:
-        if process.is_alive():
-            os.kill(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
+    while any(process.is_alive() for process in processes) and time.monotonic() < deadline:
+        terminate(processes)
+        multiprocessing.connection.wait([process.sentinel for process in processes], timeout=0.5)
     for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():  # its trial is failed and retried once its heartbeat is stale
             process.kill()
-            process.join()
+        process.join()
 
 
 # -- status --------------------------------------------------------------------------------------------------------

@@ -20,12 +20,13 @@ import functools
 import logging
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -265,8 +266,22 @@ def serve_ui(uri: str | None, port: int | None, on_ready: Callable[[str], None])
                "--port", str(port)]
     # MLflow's GenAI job runner (a pool of worker processes) serves nothing `ablate` records.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # Its own session: MLflow starts a server process of its own, and stopping must reach that one too.
+    server = subprocess.Popen(command, env=env, start_new_session=True)
     on_ready(f"http://127.0.0.1:{port}")
     try:
-        return subprocess.run(command, env=env).returncode
-    except KeyboardInterrupt:  # Ctrl-C stops the server too; that is how the UI is closed
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM stops the server too; that is how the UI is closed
+        _stop_process_group(server)
         return 0
+
+
+def _stop_process_group(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """SIGTERM every process of `process`'s group, then SIGKILL what is left after `timeout_s`."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout_s)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

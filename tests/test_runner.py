@@ -24,6 +24,7 @@ from ablate.errors import UsageError
 from ablate.games import GAMES, hns
 from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, EpochReport, RunResult, TrainingError
 from ablate.runner import Progress, RunRequest, parse_seeds, run_variants
+from ablate.stopping import sigterm_as_ctrl_c
 from ablate.tracking import git_commit
 
 TEST_BUDGET = ["--budget", "test"]
@@ -264,20 +265,28 @@ def test_job_process_faults_then_resume(uri: str) -> None:
     assert {name: run.info.run_id for name, run in after.items()} == {n: r.info.run_id for n, r in before.items()}
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_ctrl_c_while_a_job_is_opened_stops_the_run_once_that_is_done(uri: str, monkeypatch: pytest.MonkeyPatch,
-                                                                      jobs: int) -> None:
-    """One job at a time in this process, or launched into its own: the press is held back, not lost."""
+def test_a_stop_signal_while_a_job_is_opened_stops_the_run_once_that_is_done(
+        uri: str, monkeypatch: pytest.MonkeyPatch, jobs: int, signum: int) -> None:
+    """One job at a time in this process, or launched into its own: the signal is held back, not lost.
+
+    A study worker opens its jobs' runs the first way, and SIGTERM is how its parent stops it."""
     request = RunRequest(["jedi"], "catch", seeds=2, budget="test", tracking_uri=uri, jobs=jobs)
     open_job = runner._open_job
+    previous = signal.getsignal(signal.SIGTERM)
+    sigterm_as_ctrl_c()  # as the `ablate` entry point and every job or worker process set it
 
-    def pressed_while_opening(*args, **kwargs):
+    def signalled_while_opening(*args, **kwargs):
         opened = open_job(*args, **kwargs)
-        signal.raise_signal(signal.SIGINT)  # the launch goes on to start the job's process
+        signal.raise_signal(signum)  # the launch goes on to start the job's process
         return opened
 
-    monkeypatch.setattr(runner, "_open_job", pressed_while_opening)
-    result = run_variants(request)
+    monkeypatch.setattr(runner, "_open_job", signalled_while_opening)
+    try:
+        result = run_variants(request)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     assert result.interrupted and result.exit_code == 130 and not _job_processes()
     runs = runs_of(uri, "job")
     assert [run.info.run_name for run in runs] == ["jedi/catch/seed0"] and runs[0].info.status == "KILLED"

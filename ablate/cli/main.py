@@ -18,6 +18,7 @@ from ablate.cli import (  # noqa: F401
 )
 from ablate.cli.app import app
 from ablate.errors import UsageError
+from ablate.stopping import sigterm_as_ctrl_c
 
 
 def _click_classes(name: str, typer_class: type) -> tuple[type, ...]:
@@ -88,4 +89,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
+    sigterm_as_ctrl_c()  # timeout, systemd, docker and Slurm stop a command as a user's Ctrl-C does
     sys.exit(main())
