@@ -13,7 +13,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
-import shutil
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -23,14 +23,26 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from mlflow.entities import Run
 
 from ablate.config import Config, parse_set_options, resolve_config
 from ablate.errors import UsageError
 from ablate.games import resolve_games
 from ablate.jedi.trainer import EpochReport, resolve_device, total_epochs, train
+from ablate.locks import job_locks, trainer_lock, wait_for_trainer
 from ablate.scoring import ScoreReport, score_runs
 from ablate.stopping import child_stops_on_sigterm, stop_signals_deferred, stop_signals_ignored, terminate
-from ablate.tracking import Kind, Status, Tracker, final_mean_return, job_run_name, job_tags, parent_tags
+from ablate.tracking import (
+    TAG_RUN_DIR,
+    Kind,
+    Status,
+    Tracker,
+    final_mean_return,
+    job_run_name,
+    job_tags,
+    owner_tags,
+    parent_tags,
+)
 from ablate.variants import get_variant, load_variants, resolve_variant
 
 JOB_LOG = "job.log"  # a job process's stdout and stderr, beside its checkpoint
@@ -53,6 +65,12 @@ class Job:
     @property
     def tags(self) -> dict[str, str]:
         return job_tags(self.variant, self.game, self.seed, self.budget, self.config.hash())
+
+
+def directory_name(experiment: str) -> str:
+    """An experiment's folder under --out: `a/b`, `../x` or an absolute name must not lead outside it."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment).strip(".")
+    return name or "_"
 
 
 def make_jobs(variant: str, config: Config, games: Sequence[str], seeds: Sequence[int], budget: str,
@@ -83,6 +101,11 @@ class _Ticket:
     job: Job
     run_id: str
     resume: bool
+
+    @property
+    def run_dir(self) -> Path:
+        """Each run of a job has its own directory: a new run never deletes an earlier one's files."""
+        return self.job.out_dir / self.run_id
 
 
 # -- progress ------------------------------------------------------------------------------------------------------
@@ -155,17 +178,23 @@ def _estimated_epochs(config: Config) -> int:
 # -- one job -------------------------------------------------------------------------------------------------------
 
 def _open_job(tracker: Tracker, parent_run_id: str, job: Job, *, resume: bool) -> _Ticket | JobOutcome:
-    """The job's child run: reused if it finished before, reopened if it was cut short, else a new one."""
+    """The job's child run: reused if it finished before, reopened if it was cut short, else a new one.
+
+    The caller holds the job's lock; a trainer that outlived an earlier owner is let finish ending its run first.
+    """
+    wait_for_trainer(job.out_dir)
     runs = tracker.find_runs(job.tags, parent_run_id=parent_run_id) if resume else []
     finished = [run for run in runs if run.info.status == "FINISHED" and final_mean_return(run) is not None]
     if finished:
         return JobOutcome(job, finished[0].info.run_id, "FINISHED", final_mean_return(finished[0]), reused=True)
     if runs:
         tracker.reopen(runs[0])
-        return _Ticket(job, runs[0].info.run_id, resume=True)
-    shutil.rmtree(job.out_dir, ignore_errors=True)  # a new run starts over; the trainer refuses a used directory
-    run_id = tracker.start_run(job.name, job.tags, config=job.config, parent_run_id=parent_run_id)
-    return _Ticket(job, run_id, resume=False)
+        ticket = _Ticket(job, runs[0].info.run_id, resume=True)
+    else:
+        run_id = tracker.start_run(job.name, job.tags, config=job.config, parent_run_id=parent_run_id)
+        ticket = _Ticket(job, run_id, resume=False)
+    tracker.set_tags(ticket.run_id, {TAG_RUN_DIR: str(ticket.run_dir), **owner_tags()})
+    return ticket
 
 
 def _execute(ticket: _Ticket, tracker: Tracker, *, device: str, save_checkpoints: bool,
@@ -183,10 +212,10 @@ def _execute(ticket: _Ticket, tracker: Tracker, *, device: str, save_checkpoints
             on_epoch(report)
 
     try:
-        with tracker.system_metrics(run_id, resume=ticket.resume):
-            result = train(job.config, job.game, job.seed, job.out_dir, device=device, resume=ticket.resume,
+        with trainer_lock(job.out_dir), tracker.system_metrics(run_id, resume=ticket.resume):
+            result = train(job.config, job.game, job.seed, ticket.run_dir, device=device, resume=ticket.resume,
                            callback=callback, progress=False)
-        tracker.log_job_result(run_id, result, job.out_dir, save_checkpoint=save_checkpoints)
+        tracker.log_job_result(run_id, result, ticket.run_dir, save_checkpoint=save_checkpoints)
     except (KeyboardInterrupt, JobStopped):
         tracker.end_run(run_id, "KILLED")
         raise
@@ -208,8 +237,11 @@ def open_parent(tracker: Tracker, variant: str, config: Config, games: Sequence[
     previous = tracker.find_runs(tags) if resume else []
     if previous:
         tracker.reopen(previous[0])
-        return previous[0].info.run_id
-    return tracker.start_run(name or variant, tags, config=config)
+        run_id = previous[0].info.run_id
+    else:
+        run_id = tracker.start_run(name or variant, tags, config=config)
+    tracker.set_tags(run_id, owner_tags())
+    return run_id
 
 
 def close_parent(tracker: Tracker, parent_run_id: str, outcomes: Sequence[JobOutcome], *, jobs: int,
@@ -278,8 +310,9 @@ def run_children(tracker: Tracker, parent_run_id: str, *, variant: str, override
     jobs = make_jobs(variant, resolve_config(budget, overrides), games, seeds, budget, out_root)
     outcomes: list[JobOutcome] = []
     progress = Progress(len(jobs), sum(_estimated_epochs(job.config) for job in jobs), on_progress)
-    _run_here(tracker, [(parent_run_id, job) for job in jobs], _Options(resume, device, save_checkpoints),
-              progress, outcomes, on_epoch)
+    with job_locks(job.out_dir for job in jobs):
+        _run_here(tracker, [(parent_run_id, job) for job in jobs], _Options(resume, device, save_checkpoints),
+                  progress, outcomes, on_epoch)
     return {(outcome.job.game, outcome.job.seed): outcome for outcome in outcomes}
 
 
@@ -297,8 +330,8 @@ def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoint
                  reports: multiprocessing.connection.Connection) -> None:
     """A job's process: sends each epoch and its outcome over `reports`; its own output goes to its log file."""
     child_stops_on_sigterm()
-    ticket.job.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(ticket.job.out_dir / JOB_LOG, "a") as log:  # library chatter would tear the parent's live view
+    ticket.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(ticket.run_dir / JOB_LOG, "a") as log:  # library chatter would tear the parent's live view
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     if "OMP_NUM_THREADS" not in os.environ:
@@ -483,7 +516,9 @@ def plan_run(request: RunRequest) -> RunPlan:
     resolve_device(request.device)
     overrides = parse_set_options(request.set_options)
     resolve_config(request.budget, overrides)  # a bad budget or --set is reported as such, not per variant
-    root = request.out.resolve() / request.experiment
+    if request.out.exists() and not request.out.is_dir():
+        raise UsageError(f"--out {request.out} is a file; give a directory (default: runs)")
+    root = request.out.resolve() / directory_name(request.experiment)
     plans = []
     for name in dict.fromkeys(request.variants):
         get_variant(name, registry)  # an unknown name gets its suggestions before any combination is tried
@@ -511,6 +546,9 @@ class RunSummary:
     budget: str
     variants: list[VariantResult]
     interrupted: bool
+    # RUNNING runs of the experiment whose owner died (kill -9, a lost machine) and that this invocation did
+    # not continue: `--resume` of their command continues them.
+    orphans: list[Run] = field(default_factory=list)
 
     @property
     def failed(self) -> list[JobOutcome]:
@@ -528,23 +566,28 @@ def run_variants(request: RunRequest, on_progress: Callable[[Progress], None] | 
     """`ablate run`: every (variant, game, seed) job trained and tracked; Ctrl-C stops the jobs, runs end KILLED."""
     plan = plan_run(request)
     tracker = Tracker.open(request.experiment, request.tracking_uri)
-    parents = {p.variant: open_parent(tracker, p.variant, p.config, plan.games, plan.seeds, request.budget,
-                                      resume=request.resume) for p in plan.variants}
-    work = [(parents[p.variant], job) for p in plan.variants for job in p.jobs]
-    progress = Progress(len(work), sum(_estimated_epochs(job.config) for _, job in work), on_progress)
-    options = _Options(request.resume, request.device, request.save_checkpoints)
-    outcomes: list[JobOutcome] = []
-    try:
-        if request.jobs == 1:
-            _run_here(tracker, work, options, progress, outcomes)
-        else:
-            _run_in_processes(tracker, work, options, request.jobs, progress, outcomes)
-        interrupted = False
-    except KeyboardInterrupt:
-        interrupted = True
-    results = []
-    for p in plan.variants:
-        own = [outcome for outcome in outcomes if outcome.job.variant == p.variant]
-        status, report = close_parent(tracker, parents[p.variant], own, jobs=len(p.jobs), reps=request.reps)
-        results.append(VariantResult(p.variant, parents[p.variant], status, report, own))
-    return RunSummary(request.experiment, tracker.uri, request.budget, results, interrupted)
+    orphans = tracker.orphaned_runs()
+    # Every job is this invocation's for its whole life: a second invocation of any of them is refused up front.
+    with job_locks(job.out_dir for p in plan.variants for job in p.jobs):
+        parents = {p.variant: open_parent(tracker, p.variant, p.config, plan.games, plan.seeds, request.budget,
+                                          resume=request.resume) for p in plan.variants}
+        work = [(parents[p.variant], job) for p in plan.variants for job in p.jobs]
+        progress = Progress(len(work), sum(_estimated_epochs(job.config) for _, job in work), on_progress)
+        options = _Options(request.resume, request.device, request.save_checkpoints)
+        outcomes: list[JobOutcome] = []
+        try:
+            if request.jobs == 1:
+                _run_here(tracker, work, options, progress, outcomes)
+            else:
+                _run_in_processes(tracker, work, options, request.jobs, progress, outcomes)
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+        results = []
+        for p in plan.variants:
+            own = [outcome for outcome in outcomes if outcome.job.variant == p.variant]
+            status, report = close_parent(tracker, parents[p.variant], own, jobs=len(p.jobs), reps=request.reps)
+            results.append(VariantResult(p.variant, parents[p.variant], status, report, own))
+    adopted = set(parents.values()) | {outcome.run_id for outcome in outcomes}
+    return RunSummary(request.experiment, tracker.uri, request.budget, results, interrupted,
+                      [run for run in orphans if run.info.run_id not in adopted])

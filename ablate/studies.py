@@ -78,6 +78,7 @@ from ablate.config import FIELD_TYPES, Config, apply_overrides, resolve_config
 from ablate.errors import UsageError
 from ablate.games import GAMES, resolve_game, resolve_games
 from ablate.jedi.trainer import EpochReport, resolve_device
+from ablate.locks import schema_lock
 from ablate.runner import (
     Job,
     JobOutcome,
@@ -100,7 +101,7 @@ warnings.filterwarnings("ignore", category=ExperimentalWarning)
 
 EXPERIMENT = "ablate"  # `ablate run`'s default experiment: trials sit beside the variants' runs
 STORAGE_FILE = "optuna.db"
-OUT_ROOT = Path("runs") / "studies"  # OUT_ROOT/STUDY/TRIAL_RUN_ID/VARIANT/GAME/seedS-HASH, and worker logs
+OUT_ROOT = Path("runs") / "studies"  # OUT_ROOT/STUDY/TRIAL_RUN_ID/VARIANT/GAME/seedS-HASH/RUN_ID, and worker logs
 MEAN_RETURN = "mean_return"
 HNS_PREFIX = "hns:"
 
@@ -494,7 +495,8 @@ def open_storage(url: str, on_stale: Callable[[optuna.Study, FrozenTrial], None]
     heartbeat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
                  "heartbeat_stale_trial_callback": on_stale} if on_stale else {}
     try:
-        storage = _rdb_storage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        with schema_lock(url):
+            storage = _rdb_storage(url, engine_kwargs=engine_kwargs, **heartbeat)
     except ImportError:
         raise UsageError(f"no database driver for '{shown_storage(url)}'; install it, e.g. "
                          "pip install 'psycopg[binary]' for postgresql://") from None

@@ -33,7 +33,7 @@ from typing import Literal, TypeVar
 
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, Run
+from mlflow.entities import Experiment, Metric, Param, Run
 from mlflow.exceptions import MlflowException
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
@@ -42,6 +42,7 @@ import ablate
 from ablate.config import Config
 from ablate.errors import UsageError
 from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, RunResult
+from ablate.locks import owner, owner_alive, schema_lock
 from ablate.scoring import ScoreReport
 
 Status = Literal["FINISHED", "FAILED", "KILLED"]
@@ -57,6 +58,10 @@ TAG_BUDGET = "ablate.budget"
 TAG_CONFIG_HASH = "ablate.config_hash"
 TAG_ERROR = "ablate.error"
 TAG_VERSION = "ablate.version"
+TAG_RUN_DIR = "ablate.run_dir"  # a job run's checkpoint, metrics.jsonl and job.log
+TAG_OWNER_HOST = "ablate.owner_host"  # the process that trains (or last trained) the run
+TAG_OWNER_PID = "ablate.owner_pid"
+TAG_OWNER_STARTED = "ablate.owner_started"
 
 FINAL_MEAN_RETURN = "final/mean_return"
 FINAL_HNS = "final/hns"
@@ -116,6 +121,12 @@ def job_tags(variant: str, game: str, seed: int, budget: str, config_hash: str) 
             TAG_CONFIG_HASH: config_hash}
 
 
+def owner_tags() -> dict[str, str]:
+    """This process as the owner of the runs it opens (see `orphaned_runs`)."""
+    me = owner()
+    return {TAG_OWNER_HOST: me["host"], TAG_OWNER_PID: me["pid"], TAG_OWNER_STARTED: me["started"]}
+
+
 def job_run_name(variant: str, game: str, seed: int) -> str:
     return f"{variant}/{game}/seed{seed}"
 
@@ -123,6 +134,18 @@ def job_run_name(variant: str, game: str, seed: int) -> str:
 def final_mean_return(run: Run) -> float | None:
     """A finished child run's score, as `ablate run` logged it."""
     return run.data.metrics.get(FINAL_MEAN_RETURN)
+
+
+def _create_experiment(client: MlflowClient, name: str) -> Experiment:
+    """Create the experiment; on a server store another machine may win the race, and its experiment is read."""
+    try:
+        client.create_experiment(name)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None  # created above, here or elsewhere
+    return experiment
 
 
 @dataclass(frozen=True)
@@ -136,16 +159,20 @@ class Tracker:
     def open(cls, experiment: str, uri: str | None = None) -> Tracker:
         """Create the store's schema and the experiment; call once, before any job process starts."""
         uri = resolve_tracking_uri(uri)
-        try:
-            client = MlflowClient(uri)
-            found = client.get_experiment_by_name(experiment)  # the first access creates the schema
-        except MlflowException as err:
-            raise UsageError(f"cannot open tracking store '{uri}': {str(err).splitlines()[0]}") from None
-        if found is not None and found.lifecycle_stage == "deleted":
+        # Several invocations may open a fresh store at once: one creates its schema and the experiment, the
+        # others then read them.
+        with schema_lock(uri):
+            try:
+                client = MlflowClient(uri)
+                found = client.get_experiment_by_name(experiment)  # the first access creates the schema
+                if found is None:
+                    found = _create_experiment(client, experiment)
+            except MlflowException as err:
+                raise UsageError(f"cannot open tracking store '{uri}': {str(err).splitlines()[0]}") from None
+        if found.lifecycle_stage == "deleted":
             raise UsageError(f"experiment '{experiment}' was deleted; restore it in the MLflow UI "
                              "or choose another --experiment")
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
-        return cls(uri, experiment_id)
+        return cls(uri, found.experiment_id)
 
     @property
     def client(self) -> MlflowClient:
@@ -179,6 +206,17 @@ class Tracker:
         retry_locked(self.client.update_run, run.info.run_id, status="RUNNING")
         if TAG_ERROR in run.data.tags:
             retry_locked(self.client.delete_tag, run.info.run_id, TAG_ERROR)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            retry_locked(self.client.set_tag, run_id, key, value)
+
+    def orphaned_runs(self) -> list[Run]:
+        """RUNNING runs of this experiment whose owner process is gone (killed outright, or its machine lost)."""
+        running = retry_locked(self.client.search_runs, [self.experiment_id], "attributes.status = 'RUNNING'")
+        return [run for run in running if TAG_OWNER_PID in run.data.tags and owner_alive(
+            run.data.tags.get(TAG_OWNER_HOST, ""), run.data.tags[TAG_OWNER_PID],
+            run.data.tags.get(TAG_OWNER_STARTED, "")) is False]
 
     def end_run(self, run_id: str, status: Status, error: str | None = None) -> None:
         if error:

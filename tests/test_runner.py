@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import struct
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -301,3 +302,85 @@ def test_a_report_torn_by_a_dying_job_closes_only_that_jobs_pipe() -> None:
     worker = runner._Worker(ticket=None, process=None, device="cpu", reports=reports)
     assert runner._received(worker) == [("epoch", {"loss": 1.0})]
     assert worker.reports is None and runner._received(worker) == []
+
+
+def test_a_second_invocation_of_a_job_in_training_is_refused_and_names_the_holder(
+        uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two `--resume` at once trained every job twice into one run; now the second says who holds it, exit 2."""
+    seen: list[tuple[int, str]] = []
+    real = fake_train()
+
+    def train_while_another_starts(config, game, seed, out_dir, **kwargs):
+        if not seen:  # the first job is training: a second invocation of the same command starts now
+            assert main(["run", "jedi", "--games", "catch", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri,
+                         "--resume"]) == 2
+            seen.append((2, capsys.readouterr().err))
+        return real(config, game, seed, out_dir, **kwargs)
+
+    monkeypatch.setattr(runner, "train", train_while_another_starts)
+    assert main(["run", "jedi", "--games", "catch", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri]) == 0
+    ((_, err),) = seen
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert f"is being trained by pid {os.getpid()} on " in err and "--resume" in err
+    assert len(runs_of(uri, "job")) == 2 and len(runs_of(uri, "variant")) == 1  # the refused one recorded nothing
+
+
+def test_a_new_run_of_the_same_job_keeps_the_earlier_runs_files(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "train", fake_train())
+    request = RunRequest(["jedi"], "catch", seeds=1, budget="test", tracking_uri=uri, reps=100)
+    run_variants(request)
+    run_variants(request)  # the same command again, without --resume: a second run
+    runs = runs_of(uri, "job")
+    assert len(runs) == 2
+    dirs = [Path(run.data.tags["ablate.run_dir"]) for run in runs]
+    assert dirs[0] != dirs[1] and all((d / CHECKPOINT).exists() for d in dirs)
+    assert {d.name for d in dirs} == {run.info.run_id for run in runs}
+    assert all(run.data.tags["ablate.owner_pid"] == str(os.getpid()) for run in runs)
+
+
+@pytest.mark.parametrize("experiment", ["../../outside", "/abs/path", "a/b"])
+def test_an_experiment_name_cannot_put_job_directories_outside_out(uri: str, tmp_path: Path,
+                                                                  experiment: str) -> None:
+    plan = runner.plan_run(RunRequest(["jedi"], "catch", budget="test", experiment=experiment, out=tmp_path / "runs"))
+    (job,) = plan.variants[0].jobs
+    assert job.out_dir.is_relative_to(tmp_path / "runs") and ".." not in job.out_dir.parts
+
+
+def test_out_naming_a_file_is_refused(uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    assert main(["run", "jedi", "--games", "catch", *TEST_BUDGET, "--out", "file", "--tracking-uri", uri]) == 2
+    assert "--out file is a file" in capsys.readouterr().err
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_runs_left_running_by_a_dead_invocation_are_named_with_the_way_to_continue_them(
+        uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(runner, "train", fake_train())
+    tracker = runner.Tracker.open("ablate", uri)
+    config = resolve_config("test")
+    dead = psutil.Popen(["true"])
+    dead.wait()
+    parent = runner.open_parent(tracker, "jedi", config, ["Pong"], [0], "test")
+    tracker.set_tags(parent, {"ablate.owner_pid": str(dead.pid)})  # as if a kill -9 had ended its owner
+    assert main(["run", "jedi", "--games", "catch", *TEST_BUDGET, "--tracking-uri", uri]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"orphaned: run 'jedi' ({parent}) is RUNNING but its owner, pid {dead.pid} on" in out
+    assert "ablate run jedi --games Pong --seed-list 0 --budget test --experiment ablate --resume" in out
+
+
+@pytest.mark.slow
+def test_invocations_started_together_on_a_fresh_store_all_work(tmp_path: Path) -> None:
+    """Four `ablate run` on a new mlflow.db crashed 9 of 12 times and could leave it half-migrated."""
+    from tests.test_stopping import ABLATE
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"OMP_NUM_THREADS": "1"}
+    commands = [[ABLATE, "run", "jedi", "--games", "catch", "--budget", "test", "--experiment", f"c{i % 2}",
+                 "--out", f"runs{i}", "--tracking-uri", uri] for i in range(4)]
+    processes = [subprocess.Popen(c, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for c in commands]
+    errors = [p.communicate(timeout=240)[1].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0, 0], errors
+    client = MlflowClient(uri)
+    assert sorted(e.name for e in client.search_experiments()) == ["Default", "c0", "c1"]
+    assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 8

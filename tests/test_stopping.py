@@ -53,7 +53,7 @@ def _wait_for_two_training_jobs(process: subprocess.Popen[bytes], uri: str, tmp_
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
         jobs = [p for p in psutil.Process(process.pid).children(recursive=True)
                 if "spawn_main" in " ".join(p.cmdline())]
-        logs = list(tmp_path.glob("runs/ablate/jedi/catch/*/config.json"))
+        logs = list(tmp_path.glob("runs/ablate/jedi/catch/*/*/config.json"))
         if len(jobs) == 2 and len(logs) == 2 and _job_runs(uri) == ["RUNNING", "RUNNING"]:
             time.sleep(2)  # past the trainer's start, into its first epoch
             return jobs

@@ -374,3 +374,18 @@ def test_opening_a_database_whose_tables_another_process_is_creating(tmp_path: P
     monkeypatch.setattr(studies, "RDBStorage", unreachable)
     with pytest.raises(UsageError, match="cannot open Optuna storage"):  # other errors are not retried
         studies.open_storage(url)
+
+
+@pytest.mark.slow
+def test_two_study_runs_started_together_on_fresh_stores_share_the_grid(where: dict[str, str], tmp_path: Path) -> None:
+    """Two `ablate study run` at once crashed one of them (both created the stores' schemas)."""
+    from tests.test_stopping import ABLATE
+
+    study_file("together", space='"sampler.num_steps" = [1, 2]\n')
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    processes = [subprocess.Popen([ABLATE, *run_args("together", where)], cwd=tmp_path, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    errors = [p.communicate(timeout=240)[1].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], errors
+    trials = trials_of("together", where)
+    assert sorted(t.params["sampler.num_steps"] for t in trials if t.state == TrialState.COMPLETE) == [1, 2]

@@ -105,9 +105,32 @@ def render_summary(console: Console, summary: RunSummary) -> None:
             "[yellow]interrupted[/]: running jobs were stopped (runs KILLED); "
             "run the same command with --resume to continue"
         )
+    render_orphans(console, summary)
     console.print(
         f"tracked in {summary.tracking_uri}, experiment '{escape(summary.experiment)}'; browse with `ablate ui`"
     )
+
+
+def render_orphans(console: Console, summary: RunSummary) -> None:
+    """Runs left RUNNING by a dead invocation: what they are and the command that continues them."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from ablate import tracking as t
+
+    parents = {run.info.run_id for run in summary.orphans}
+    for run in summary.orphans:
+        tags = run.data.tags
+        if tags.get(MLFLOW_PARENT_RUN_ID) in parents:
+            continue  # said with its parent
+        owner = f"pid {tags.get(t.TAG_OWNER_PID)} on {tags.get(t.TAG_OWNER_HOST)}"
+        if tags.get(t.TAG_KIND) == "variant":
+            hint = (f"continue it with `ablate run {tags.get(t.TAG_VARIANT)} --games {tags.get(t.TAG_GAMES)} "
+                    f"--seed-list {tags.get(t.TAG_SEEDS)} --budget {tags.get(t.TAG_BUDGET)} "
+                    f"--experiment {summary.experiment} --resume` and the --set options it was started with")
+        else:
+            hint = "the command that started it continues it with --resume"
+        console.print(f"[yellow]orphaned[/]: run '{escape(run.info.run_name or '')}' ({run.info.run_id}) is RUNNING "
+                      f"but its owner, {owner}, is gone; {escape(hint)}")
 
 
 @app.command("run", help=_HELP)
@@ -163,7 +186,8 @@ def run(
         ),
     ] = None,
     out: Annotated[
-        Path, typer.Option(help="Where jobs keep checkpoints and logs: OUT/EXPERIMENT/VARIANT/GAME/seedS-CONFIGHASH/.")
+        Path,
+        typer.Option(help="Where jobs keep checkpoints and logs: OUT/EXPERIMENT/VARIANT/GAME/seedS-HASH/RUN_ID/."),
     ] = Path("runs"),
 ) -> int:
     from ablate.runner import RunRequest, run_variants
