@@ -14,6 +14,8 @@ import multiprocessing.connection
 import os
 import pickle
 import re
+import shutil
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -26,10 +28,10 @@ import torch
 from mlflow.entities import Run
 
 from ablate.config import Config, parse_set_options, resolve_config
-from ablate.errors import UsageError
+from ablate.errors import DiskFull, UsageError, is_disk_full
 from ablate.games import resolve_games
 from ablate.jedi.trainer import EpochReport, resolve_device, total_epochs, train
-from ablate.locks import job_locks, trainer_lock, wait_for_trainer
+from ablate.locks import job_locks, sqlite_path, trainer_lock, wait_for_trainer
 from ablate.scoring import ScoreReport, score_runs
 from ablate.stopping import child_stops_on_sigterm, stop_signals_deferred, stop_signals_ignored, terminate
 from ablate.tracking import (
@@ -46,6 +48,7 @@ from ablate.tracking import (
 from ablate.variants import get_variant, load_variants, resolve_variant
 
 JOB_LOG = "job.log"  # a job process's stdout and stderr, beside its checkpoint
+_FULL_BYTES = 2**20  # less free space than this on a path's device after a failed write: that disk filled up
 _STOP_TIMEOUT_S = 60.0  # how long stopped jobs get to record KILLED before they are killed outright
 
 
@@ -88,6 +91,7 @@ class JobOutcome:
     mean_return: float | None = None
     error: str | None = None
     reused: bool = False  # finished in an earlier invocation, not trained again
+    disk_full: bool = False  # stopped by a full disk (KILLED): the invocation stops every job
 
 
 class JobStopped(Exception):
@@ -220,11 +224,32 @@ def _execute(ticket: _Ticket, tracker: Tracker, *, device: str, save_checkpoints
         tracker.end_run(run_id, "KILLED")
         raise
     except Exception as err:  # one job's failure is recorded; the other jobs go on
+        # Not the job's failure: every other job would meet it too. torch.save says so only as a write at a
+        # wrong position, so a device with no space left is read as the cause as well.
+        if is_disk_full(err) or _free_bytes(ticket.run_dir) < _FULL_BYTES:
+            raise _stopped_by_full_disk(tracker, ticket) from err
         error = f"{type(err).__name__}: {err}"
         tracker.end_run(run_id, "FAILED", error)
         return JobOutcome(job, run_id, "FAILED", error=error)
     tracker.end_run(run_id, "FINISHED")
     return JobOutcome(job, run_id, "FINISHED", result.mean_return)
+
+
+def _stopped_by_full_disk(tracker: Tracker, ticket: _Ticket) -> DiskFull:
+    """Remove what the cut write left, then end the run KILLED with the reason if the store can still take it."""
+    candidates = [ticket.run_dir, sqlite_path(tracker.uri)]
+    full = next((p for p in candidates if p is not None and _free_bytes(p) < _FULL_BYTES), ticket.run_dir)
+    for partial in ticket.run_dir.glob("*.tmp"):
+        partial.unlink(missing_ok=True)
+    reason = f"no space left on the device of {full}; free space there and run the same command with --resume"
+    with suppress(Exception):  # the store may be on the full disk too; the reason still reaches the user
+        tracker.end_run(ticket.run_id, "KILLED", reason)
+    return DiskFull(reason)
+
+
+def _free_bytes(path: Path) -> int:
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+    return shutil.disk_usage(existing).free
 
 
 # -- parents -------------------------------------------------------------------------------------------------------
@@ -347,8 +372,19 @@ def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoint
         outcome = _execute(ticket, tracker, device=device, save_checkpoints=save_checkpoints, on_epoch=send_epoch)
     except (KeyboardInterrupt, JobStopped):
         outcome = JobOutcome(ticket.job, ticket.run_id, "KILLED")
+    except DiskFull as err:
+        outcome = JobOutcome(ticket.job, ticket.run_id, "KILLED", error=str(err), disk_full=True)
     with suppress(OSError):  # a dead parent's pipe: the run is ended already, there is nobody to tell
         reports.send(("done", outcome))
+
+
+def _exit_reason(exitcode: int | None, log: Path) -> str:
+    """Why a job process ended without reporting: its exit code, or the signal that killed it, and its log."""
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        hint = " (the kernel's out-of-memory killer sends it, as does kill -9)" if name == "SIGKILL" else ""
+        return f"job process killed by {name}{hint}; see {log}"
+    return f"job process exited with code {exitcode}; see {log}"
 
 
 def device_pool(device: str) -> list[str]:
@@ -386,6 +422,8 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
             worker.reports.close()
         outcomes.append(outcome)
         progress.end(outcome)
+        if outcome.disk_full:
+            raise DiskFull(outcome.error)
 
     def reap(status: Status) -> None:
         """End the runs of processes that died without reporting (killed, crashed)."""
@@ -394,7 +432,7 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
                 continue
             handle(timeout=0)  # its report may still be in its pipe
             if name in running:
-                error = f"job process exited with code {worker.process.exitcode}"
+                error = _exit_reason(worker.process.exitcode, worker.ticket.run_dir / JOB_LOG)
                 tracker.end_run(worker.ticket.run_id, status, error if status == "FAILED" else None)
                 finish(running.pop(name), JobOutcome(worker.ticket.job, worker.ticket.run_id, status, error=error))
 
@@ -421,7 +459,7 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
                     launch(*pending.popleft())
             handle(timeout=1.0)
             reap("FAILED")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DiskFull):
         progress.stopping = True
         with stop_signals_ignored():  # stopping must finish, or runs would stay RUNNING
             deadline = time.monotonic() + _STOP_TIMEOUT_S
@@ -549,6 +587,7 @@ class RunSummary:
     # RUNNING runs of the experiment whose owner died (kill -9, a lost machine) and that this invocation did
     # not continue: `--resume` of their command continues them.
     orphans: list[Run] = field(default_factory=list)
+    disk_full: str | None = None  # why the jobs were stopped, when a write ran out of space
 
     @property
     def failed(self) -> list[JobOutcome]:
@@ -559,6 +598,8 @@ class RunSummary:
         """0 only when every job finished; 130 after Ctrl-C, as a shell reports it."""
         if self.interrupted:
             return 130
+        if self.disk_full:
+            return 1
         return 0 if all(v.status == "FINISHED" for v in self.variants) else 1
 
 
@@ -575,19 +616,26 @@ def run_variants(request: RunRequest, on_progress: Callable[[Progress], None] | 
         progress = Progress(len(work), sum(_estimated_epochs(job.config) for _, job in work), on_progress)
         options = _Options(request.resume, request.device, request.save_checkpoints)
         outcomes: list[JobOutcome] = []
+        interrupted, disk_full = False, None
         try:
             if request.jobs == 1:
                 _run_here(tracker, work, options, progress, outcomes)
             else:
                 _run_in_processes(tracker, work, options, request.jobs, progress, outcomes)
-            interrupted = False
         except KeyboardInterrupt:
             interrupted = True
+        except DiskFull as err:
+            disk_full = str(err)
         results = []
         for p in plan.variants:
             own = [outcome for outcome in outcomes if outcome.job.variant == p.variant]
-            status, report = close_parent(tracker, parents[p.variant], own, jobs=len(p.jobs), reps=request.reps)
+            try:
+                status, report = close_parent(tracker, parents[p.variant], own, jobs=len(p.jobs), reps=request.reps)
+            except Exception as err:
+                if disk_full is None or not is_disk_full(err):
+                    raise
+                status, report = "KILLED", None  # the store is on the full disk: the parent cannot be closed
             results.append(VariantResult(p.variant, parents[p.variant], status, report, own))
     adopted = set(parents.values()) | {outcome.run_id for outcome in outcomes}
     return RunSummary(request.experiment, tracker.uri, request.budget, results, interrupted,
-                      [run for run in orphans if run.info.run_id not in adopted])
+                      [run for run in orphans if run.info.run_id not in adopted], disk_full)

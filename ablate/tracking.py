@@ -25,6 +25,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -42,7 +44,7 @@ import ablate
 from ablate.config import Config
 from ablate.errors import UsageError
 from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, RunResult
-from ablate.locks import owner, owner_alive, schema_lock
+from ablate.locks import owner, owner_alive, schema_lock, sqlite_path
 from ablate.scoring import ScoreReport
 
 Status = Literal["FINISHED", "FAILED", "KILLED"]
@@ -72,6 +74,8 @@ SCORES_JSON = "scores.json"
 
 # MLflow's INFO lines (schema creation, system-metrics start/stop per job) would drown the live progress view.
 logging.getLogger("mlflow").setLevel(logging.WARNING)
+# It logs every failed query with its traceback before raising it; `ablate` reports the error once, itself.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 _MAX_TAG = 5000  # MLflow caps tag values; an error message is cut to fit
 _RETRIES = 8
@@ -81,6 +85,49 @@ T = TypeVar("T")
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """`--tracking-uri`, else `MLFLOW_TRACKING_URI`, else `mlflow.db` in the working directory."""
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+_SERVER_SCHEMES = ("http", "https")
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+_REACH_TIMEOUT_S = 5.0
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Refuse, in seconds and in one line, a store MLflow would retry for minutes or fail on with a traceback."""
+    scheme = uri.partition("://")[0].split("+")[0] if "://" in uri else ""
+    if scheme not in _SERVER_SCHEMES + _DATABASE_SCHEMES:
+        raise UsageError(f"--tracking-uri '{uri}' is not a database or tracking-server URI; give e.g. "
+                         "sqlite:///mlflow.db, postgresql://user@host/db or http://host:5000")
+    if scheme in _SERVER_SCHEMES:
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_REACH_TIMEOUT_S):
+                pass
+        except urllib.error.HTTPError:
+            pass  # it answers; a proxy in front of it may not know /health
+        except (OSError, ValueError) as err:
+            reason = getattr(err, "reason", err)
+            raise UsageError(f"--tracking-uri {uri}: no tracking server answers there ({reason}); start one with "
+                             "`mlflow server` or check the address") from None
+        return
+    path = sqlite_path(uri)
+    if scheme != "sqlite" or path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"--tracking-uri {uri} names a directory; name a database file in it, e.g. "
+                         f"sqlite:///{path / 'mlflow.db'}")
+    if path.exists():
+        with open(path, "rb") as f:
+            header = f.read(16)
+        if header and header != b"SQLite format 3\0":
+            raise UsageError(f"--tracking-uri {uri}: {path} is not an SQLite database; name a new file or an "
+                             "MLflow store")
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    else:
+        existing = next(p for p in (path.parent, *path.parents) if p.exists())
+        writable = existing.is_dir() and os.access(existing, os.W_OK)
+    if not writable:
+        raise UsageError(f"--tracking-uri {uri}: {path} cannot be written here (read-only or no permission); "
+                         "name a writable location")
 
 
 def retry_locked(call: Callable[..., T], *args, **kwargs) -> T:
@@ -159,6 +206,7 @@ class Tracker:
     def open(cls, experiment: str, uri: str | None = None) -> Tracker:
         """Create the store's schema and the experiment; call once, before any job process starts."""
         uri = resolve_tracking_uri(uri)
+        check_tracking_uri(uri)
         # Several invocations may open a fresh store at once: one creates its schema and the experiment, the
         # others then read them.
         with schema_lock(uri):

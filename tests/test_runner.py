@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ import ablate
 import ablate.runner as runner
 from ablate.cli.main import main
 from ablate.config import resolve_config
-from ablate.errors import UsageError
+from ablate.errors import UsageError, is_disk_full
 from ablate.games import GAMES, hns
 from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, EpochReport, RunResult, TrainingError
 from ablate.runner import Progress, RunRequest, parse_seeds, run_variants
@@ -253,7 +254,9 @@ def test_job_process_faults_then_resume(uri: str) -> None:
     first = run_variants(request, on_progress=faults)
     assert events == ["kill", "ctrl-c"]
     assert first.interrupted and first.exit_code == 130 and not _job_processes()
-    assert len(first.failed) == 1 and "job process exited with code -9" in first.failed[0].error
+    assert len(first.failed) == 1
+    assert "job process killed by SIGKILL (the kernel's out-of-memory killer" in first.failed[0].error
+    assert first.failed[0].error.endswith("job.log")
     before = {run.info.run_name: run for run in runs_of(uri, "job")}
     statuses = [run.info.status for run in before.values()]
     assert statuses.count("FAILED") == 1 and before["jedi/catch/seed2"].info.status == "KILLED"
@@ -384,3 +387,36 @@ def test_invocations_started_together_on_a_fresh_store_all_work(tmp_path: Path) 
     client = MlflowClient(uri)
     assert sorted(e.name for e in client.search_experiments()) == ["Default", "c0", "c1"]
     assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 8
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
+                                   RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")])
+def test_a_full_disk_stops_the_run_in_one_line_and_ends_its_runs_killed_with_the_reason(
+        uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: Exception) -> None:
+    """ENOSPC as the OS raises it, and torch.save's way of saying it (read off the device's free space)."""
+    def train(config, game, seed, out_dir, **kwargs):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "checkpoint.pt.tmp").write_bytes(b"half a checkpoint")
+        raise error
+
+    monkeypatch.setattr(runner, "train", train)
+    monkeypatch.setattr(runner, "_free_bytes", lambda path: 0)
+    assert main(["run", "jedi", "--games", "catch", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "stopped: no space left on the device of " in out and "--resume" in out
+    (job,) = runs_of(uri, "job")  # the second job never started
+    assert job.info.status == "KILLED" and job.data.tags["ablate.error"].startswith("no space left on the device")
+    assert not list(Path(job.data.tags["ablate.run_dir"]).glob("*.tmp"))  # the cut write's file is gone
+    assert runs_of(uri, "variant")[0].info.status == "KILLED"
+
+
+def test_disk_full_is_read_through_the_exceptions_that_wrap_it() -> None:
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as inner:
+            raise RuntimeError("MlflowException: write failed") from inner
+    except RuntimeError as outer:
+        assert is_disk_full(outer)
+    assert is_disk_full(RuntimeError("(sqlite3.OperationalError) database or disk is full"))
+    assert not is_disk_full(RuntimeError("non-finite loss"))

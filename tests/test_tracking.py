@@ -148,3 +148,26 @@ def test_ablate_ui_serves_the_store(uri: str) -> None:
     finally:
         os.killpg(server.pid, signal.SIGINT)
         assert server.wait(timeout=60) == 0
+
+
+@pytest.mark.parametrize(("make_uri", "message"), [
+    (lambda d: f"sqlite:///{d}", "names a directory"),
+    (lambda d: f"sqlite:///{d}/notes.txt", "is not an SQLite database"),
+    (lambda d: "sqlite//x", "is not a database or tracking-server URI"),
+    (lambda d: f"file://{d}/mlruns", "is not a database or tracking-server URI"),
+    (lambda d: "http://127.0.0.1:9", "no tracking server answers there"),
+])
+def test_a_bad_tracking_uri_is_one_line_within_seconds(tmp_path: Path, make_uri, message: str) -> None:
+    (tmp_path / "notes.txt").write_text("not a database")
+    started = time.monotonic()
+    with pytest.raises(UsageError, match=message) as raised:
+        Tracker.open("ablate", make_uri(tmp_path))
+    assert "--tracking-uri" in str(raised.value) and "\n" not in str(raised.value)
+    assert time.monotonic() - started < 15
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_an_unwritable_sqlite_store_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracking.os, "access", lambda path, mode: False)  # a read-only mount, even for root
+    with pytest.raises(UsageError, match="cannot be written here"):
+        Tracker.open("ablate", f"sqlite:///{tmp_path}/mlflow.db")

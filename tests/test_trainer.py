@@ -262,3 +262,20 @@ def test_a_crafted_or_damaged_checkpoint_is_refused_without_running_code(tmp_pat
     (run / CHECKPOINT).write_bytes(b"truncated")
     with pytest.raises(UsageError, match=f"remove {run}"):
         train(resolve_config("test"), "catch", 0, run, device="cpu", progress=False, resume=True)
+
+
+def test_a_non_finite_loss_before_any_checkpoint_says_there_is_none_and_is_one_line_in_the_cli(
+        tmp_path, monkeypatch, capsys):
+    original = WorldModel.loss
+
+    def poisoned(self, *args):
+        loss, metrics = original(self, *args)
+        return loss * float("nan"), metrics
+
+    monkeypatch.setattr(WorldModel, "loss", poisoned)
+    from ablate.cli.main import main
+
+    code = main(["train", "--game", "catch", "--budget", "test", "--device", "cpu", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "non-finite world_model loss at epoch 1" in err and "no epoch had finished, so there is no checkpoint" in err

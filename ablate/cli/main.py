@@ -17,7 +17,7 @@ from ablate.cli import (  # noqa: F401
     variants,
 )
 from ablate.cli.app import app
-from ablate.errors import UsageError
+from ablate.errors import UsageError, is_disk_full
 from ablate.stopping import sigterm_as_ctrl_c
 
 
@@ -85,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
+    except Exception as err:
+        if not is_disk_full(err):
+            raise  # a bug: its traceback is what a report needs
+        typer.echo(f"error: no space left on device ({_one_line(str(err)).split(' [SQL')[0]}); free space and "
+                   "run the same command with --resume", err=True)
+        return 1
     return code if isinstance(code, int) else 0
 
 

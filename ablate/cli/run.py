@@ -100,6 +100,8 @@ def render_summary(console: Console, summary: RunSummary) -> None:
         console.print(f"{reused} finished job(s) reused from an earlier invocation")
     for outcome in summary.failed:
         console.print(f"[red]FAILED[/] {escape(outcome.job.name)}: {escape(outcome.error or '')}")
+    if summary.disk_full:
+        console.print(f"[red]stopped[/]: {escape(summary.disk_full)} (the running jobs' runs ended KILLED)")
     if summary.interrupted:
         console.print(
             "[yellow]interrupted[/]: running jobs were stopped (runs KILLED); "

@@ -36,11 +36,16 @@ def train(
         bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
     ] = False,
 ) -> None:
-    from ablate.jedi.trainer import train as train_run  # torch loads only once the command line has parsed
+    from ablate.jedi.trainer import TrainingError  # torch loads only once the command line has parsed
+    from ablate.jedi.trainer import train as train_run
 
     game = resolve_game(game)
     config = resolve_config(budget, parse_set_options(set_))
     out_dir = out or Path("runs") / "train" / f"{game}-seed{seed}-{budget}"
-    result = train_run(config, game, seed, out_dir, device=device, resume=resume)
+    try:
+        result = train_run(config, game, seed, out_dir, device=device, resume=resume)
+    except TrainingError as err:  # the run's own failure, with its reason: one line, not a traceback
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(json.dumps(result.to_dict() | {"eval_returns": f"{len(result.eval_returns)} episodes"}, indent=2))
     typer.echo(f"result: {out_dir / 'result.json'}")

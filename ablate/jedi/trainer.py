@@ -323,9 +323,13 @@ class Trainer:
         finite = torch.isfinite(stacked)
         if not bool(finite.all()):
             step = int((~finite).nonzero()[0, 0])
-            raise TrainingError(
-                f"non-finite {name} loss at epoch {self.epoch}, gradient step {step + 1} of {steps}; "
+            where = (
                 f"the last good checkpoint is in {self.out_dir}"
+                if (self.out_dir / CHECKPOINT).exists()
+                else "no epoch had finished, so there is no checkpoint"
+            )
+            raise TrainingError(
+                f"non-finite {name} loss at epoch {self.epoch}, gradient step {step + 1} of {steps}; {where}"
             )
         values = torch.stack([stacked.mean()] + [v / steps for v in sums.values()]).tolist()
         return dict(zip([f"{name}/loss", *sums], values, strict=True))
