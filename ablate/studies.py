@@ -72,6 +72,7 @@ from matplotlib.figure import Figure
 from mlflow.entities import RunTag
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate.config import FIELD_TYPES, Config, apply_overrides, resolve_config
@@ -584,6 +585,30 @@ def _point(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(params.items()))
 
 
+def silences(study: optuna.Study) -> dict[int, float]:
+    """Seconds since each running trial's last heartbeat, by trial number (trials yet to beat are left out).
+
+    Optuna keeps heartbeats in a table of its own and has no public reader for it; this reads that table.
+    """
+    storage = getattr(study._storage, "_backend", study._storage)  # optuna.load_study wraps it in a cache
+    if not isinstance(storage, RDBStorage):
+        return {}
+    with storage.scoped_session() as session:
+        now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
+        rows = (session.query(models.TrialModel.number, models.TrialHeartbeatModel.heartbeat)
+                .join(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
+                .filter(models.TrialModel.study_id == study._study_id,
+                        models.TrialModel.state == TrialState.RUNNING)
+                .all())
+    return {number: (now - beat).total_seconds() for number, beat in rows}
+
+
+def _silent_trials(study: optuna.Study) -> dict[int, float]:
+    """Running trials that missed their heartbeats: their worker is likely dead, and Optuna retries them once
+    they have been silent for the grace period."""
+    return {number: silent for number, silent in retry_locked(silences, study).items() if silent > 2 * HEARTBEAT_S}
+
+
 def _has_work(study: optuna.Study, definition: StudyDefinition) -> bool:
     """Whether a worker should start another trial: a queued retry, or room under n_trials (and on the grid)."""
     optuna.storages.fail_stale_trials(study)
@@ -842,7 +867,8 @@ def _snapshot(study: optuna.Study, url: str) -> StudyStatus:
     trials = study.get_trials(deepcopy=False)
     retried_as = {RetryHeartbeatStaleTrialCallback.retry_history(t)[-1]: t.number for t in trials
                   if RetryHeartbeatStaleTrialCallback.retry_history(t)}
-    rows = {t.number: _row(t, retried_as.get(t.number)) for t in trials}
+    silent = silences(study)
+    rows = {t.number: _row(t, retried_as.get(t.number), silent.get(t.number)) for t in trials}
     settings = json.loads(study.user_attrs.get(ATTR_SETTINGS, "{}"))
     done = sum(t.state.is_finished() for t in _counted(trials))
     best = rows[study.best_trial.number] if any(t.state == TrialState.COMPLETE for t in trials) else None
@@ -851,7 +877,7 @@ def _snapshot(study: optuna.Study, url: str) -> StudyStatus:
                        best)
 
 
-def _row(trial: FrozenTrial, retried_as: int | None) -> TrialRow:
+def _row(trial: FrozenTrial, retried_as: int | None, silent: float | None) -> TrialRow:
     attrs = trial.user_attrs
     state = "SKIPPED" if ATTR_SKIPPED in attrs else trial.state.name
     end = trial.datetime_complete or (datetime.now() if trial.state == TrialState.RUNNING else None)
@@ -868,6 +894,8 @@ def _row(trial: FrozenTrial, retried_as: int | None) -> TrialRow:
         note = f"pruned at step {step:,} (value {trial.intermediate_values[step]:.3g})"
     elif trial.state == TrialState.RUNNING:
         note = attrs.get(ATTR_PROGRESS, "starting")
+        if silent is not None and silent > 2 * HEARTBEAT_S:
+            note += f"; silent for {silent:.0f} s (retried after {GRACE_S} s)"
     elif trial.state == TrialState.WAITING and RetryHeartbeatStaleTrialCallback.retry_history(trial):
         note = f"queued to continue trial {RetryHeartbeatStaleTrialCallback.retry_history(trial)[-1]}"
     else:
@@ -986,11 +1014,15 @@ class StudySummary:
     interrupted: bool = False
     crashed_workers: int = 0
     logs: list[Path] = field(default_factory=list)
+    running_elsewhere: list[int] = field(default_factory=list)  # trials other workers still run (heartbeats live)
 
     @property
     def exit_code(self) -> int:
-        """0 when the workers ran out of trials to start (failed trials included); 130 after Ctrl-C."""
-        return 130 if self.interrupted else 1 if self.crashed_workers else 0
+        """0 when every trial has ended (failed ones included); 130 after Ctrl-C; 1 when a worker crashed or
+        trials are still running elsewhere, so that the study is not complete yet."""
+        if self.interrupted:
+            return 130
+        return 1 if self.crashed_workers or self.running_elsewhere else 0
 
 
 def run_study(request: StudyRequest, on_progress: Callable[[StudyStatus], None] | None = None) -> StudySummary:
@@ -1010,16 +1042,38 @@ def run_study(request: StudyRequest, on_progress: Callable[[StudyStatus], None] 
     setup = _WorkerSetup(definition, url, tracker, request.device, out_root)
     interrupted, crashed = False, 0
     status: Status = "FAILED"  # unless the workers end normally or are stopped
+    running: list[int] = []
     try:
         with _watching(study, url, on_progress):
             crashed = _run_workers(setup, request.workers)
-        status = "FAILED" if crashed else "FINISHED"
+            crashed += _wait_for_running_trials(setup, request.workers, study)
+        running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+        status = "FAILED" if crashed else "KILLED" if running else "FINISHED"
     except KeyboardInterrupt:
         interrupted, status = True, "KILLED"
     finally:
         _close_study_run(tracker, run_id, study, definition, status)
     logs = sorted(out_root.glob("worker*.log")) if request.workers > 1 else []
-    return StudySummary(definition, _snapshot(study, url), run_id, tracker.uri, interrupted, crashed, logs)
+    return StudySummary(definition, _snapshot(study, url), run_id, tracker.uri, interrupted, crashed, logs, running)
+
+
+def _wait_for_running_trials(setup: _WorkerSetup, workers: int, study: optuna.Study) -> int:
+    """Once no trial is left to start, settle the trials still RUNNING; returns how many workers crashed.
+
+    A trial whose worker died (here or on another machine) holds its point until its heartbeat is older than the
+    grace period; this waits that out and runs the retry. A trial whose heartbeats keep coming is alive in
+    another worker: after two heartbeat intervals it is left to that worker.
+    """
+    crashed, watched_since = 0, time.monotonic()
+    while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        silent = _silent_trials(study)
+        if not silent and time.monotonic() - watched_since > 2 * HEARTBEAT_S + 2 * POLL_S:
+            break
+        if silent and max(silent.values()) > GRACE_S:
+            crashed += _run_workers(setup, workers)  # a worker fails the stale trial and runs its retry
+            watched_since = time.monotonic()
+        time.sleep(POLL_S)
+    return crashed
 
 
 def serve_dashboard(name: str, storage: str | None, port: int | None, on_ready: Callable[[str], None]) -> None:

@@ -312,8 +312,11 @@ def test_pruning_steps_rise_through_the_final_epochs_and_keep_jobs_apart() -> No
     assert steps[:6] == [500, 900, 1_000, 1_001, 1_002, 1_003]
     assert steps[6:] == [step + 1_003 for step in steps[:6]]
 
+@pytest.mark.slow
+@pytest.mark.parametrize("rerun", ["after the grace", "within the grace"])
 def test_a_killed_worker_s_trial_is_failed_then_continued(where: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, rerun: str) -> None:
+    """Rerun within the grace, the study once closed FINISHED with a point missing; now it waits the grace out."""
     study_file("killed", '"sampler.num_steps" = [1, 2]\n')
     # A real `ablate study run` (real trainer), killed outright while its first trial trains.
     command = [sys.executable, "-c", "from ablate.cli.main import entry; entry()", *run_args("killed", where)]
@@ -332,8 +335,15 @@ def test_a_killed_worker_s_trial_is_failed_then_continued(where: dict[str, str],
     run_id = victim.user_attrs["mlflow_run_id"]
     assert MlflowClient(where["uri"]).get_run(run_id).info.status == "RUNNING"  # left behind by the dead worker
 
-    monkeypatch.setattr(studies, "GRACE_S", 1)  # a heartbeat older than this is stale
-    time.sleep(3)  # SQLite's clock counts whole seconds
+    monkeypatch.setattr(studies, "HEARTBEAT_S", 1)
+    if rerun == "after the grace":
+        monkeypatch.setattr(studies, "GRACE_S", 1)  # a heartbeat older than this is stale
+        time.sleep(3)  # SQLite's clock counts whole seconds
+    else:
+        monkeypatch.setattr(studies, "GRACE_S", 10)
+        time.sleep(3)
+        (row,) = [r for r in studies.study_status("killed", where["storage"]).trials if r.state == "RUNNING"]
+        assert "; silent for " in row.note  # what `ablate study status` shows of a trial whose worker died
     monkeypatch.setattr(runner, "train", FakeTrain())
     assert main(run_args("killed", where)) == 0
     trials = trials_of("killed", where)
