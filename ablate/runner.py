@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from ablate.config import Config, parse_set_options, resolve_config
 from ablate.errors import DiskFull, UsageError, is_disk_full
 from ablate.games import resolve_games
 from ablate.jedi.trainer import EpochReport, resolve_device, total_epochs, train
+from ablate.jedi.work import Work
 from ablate.locks import job_locks, sqlite_path, trainer_lock, wait_for_trainer
 from ablate.scoring import ScoreReport, score_runs
 from ablate.stopping import child_stops_on_sigterm, stop_signals_deferred, stop_signals_ignored, terminate
@@ -125,6 +127,9 @@ class JobProgress:
     env_steps: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
     resumed_from: int = 0  # the epoch a resumed job continued from, else 0
+    fraction: float = 0.0  # of the job's work (jedi/work.py), weighed by cost
+    eta_s: float | None = None
+    spent_s: float = 0.0
 
 
 @dataclass
@@ -138,7 +143,9 @@ class Progress:
     failed_jobs: int = 0
     running: dict[str, JobProgress] = field(default_factory=dict)
     stopping: bool = False
+    parallel: int = 1  # jobs trained at once
     _ended_epochs: int = field(default=0, init=False, repr=False)
+    _job_seconds: list[float] = field(default_factory=list, init=False, repr=False)  # of the jobs that trained
 
     @property
     def epochs_done(self) -> int:
@@ -159,8 +166,32 @@ class Progress:
         line.resumed_from = report.resumed_from
         self._notify()
 
+    def work(self, job: Job, fraction: float, eta_s: float | None, spent_s: float) -> None:
+        line = self.running.get(job.name)
+        if line is None:
+            return
+        line.fraction, line.eta_s, line.spent_s = fraction, eta_s, spent_s
+        self._notify()
+
+    @property
+    def fraction(self) -> float:
+        """The share of this invocation's work done: ended jobs whole, running ones by their own fraction."""
+        return (self.ended_jobs + sum(line.fraction for line in self.running.values())) / max(1, self.total_jobs)
+
+    def eta_s(self) -> float | None:
+        """Seconds left: the running jobs' own ETAs, and the pending ones at what a job has taken, shared out
+        over the jobs that run at once. None until every running job has an ETA."""
+        if any(line.eta_s is None for line in self.running.values()) or not (self.running or self._job_seconds):
+            return None
+        lengths = self._job_seconds + [line.spent_s + (line.eta_s or 0.0) for line in self.running.values()]
+        pending = self.total_jobs - self.ended_jobs - len(self.running)
+        left = sum(line.eta_s or 0.0 for line in self.running.values()) + pending * sum(lengths) / len(lengths)
+        return left / max(1, min(self.parallel, pending + len(self.running)))
+
     def end(self, outcome: JobOutcome) -> None:
         line = self.running.pop(outcome.job.name, None)
+        if line is not None and line.spent_s and outcome.status == "FINISHED":
+            self._job_seconds.append(line.spent_s)
         if line is None:  # reused: it never started
             line = JobProgress(outcome.job.name, "", _estimated_epochs(outcome.job.config))
         # Epochs that will not be trained (a reused, failed or stopped job) leave the total: the ETA stays true.
@@ -173,6 +204,11 @@ class Progress:
     def _notify(self) -> None:
         if self.listener is not None:
             self.listener(self)
+
+
+def _work_summary(work: Work) -> tuple[float, float | None, float]:
+    """What a live view needs of a job's work: fraction done, seconds left, seconds spent (small to send)."""
+    return work.fraction(), work.eta_s(), sum(work.seconds.values())
 
 
 def _estimated_epochs(config: Config) -> int:
@@ -202,7 +238,8 @@ def _open_job(tracker: Tracker, parent_run_id: str, job: Job, *, resume: bool) -
 
 
 def _execute(ticket: _Ticket, tracker: Tracker, *, device: str, save_checkpoints: bool,
-             on_epoch: Callable[[EpochReport], None] | None = None) -> JobOutcome:
+             on_epoch: Callable[[EpochReport], None] | None = None,
+             on_work: Callable[[Work], None] | None = None) -> JobOutcome:
     """Train the job into its open run and end the run FINISHED, or FAILED with the reason.
 
     KeyboardInterrupt and JobStopped end the run KILLED and propagate; the trainer's last checkpoint stays
@@ -218,7 +255,7 @@ def _execute(ticket: _Ticket, tracker: Tracker, *, device: str, save_checkpoints
     try:
         with trainer_lock(job.out_dir), tracker.system_metrics(run_id, resume=ticket.resume):
             result = train(job.config, job.game, job.seed, ticket.run_dir, device=device, resume=ticket.resume,
-                           callback=callback, progress=False)
+                           callback=callback, progress=False, on_work=on_work)
         tracker.log_job_result(run_id, result, ticket.run_dir, save_checkpoint=save_checkpoints)
     except (KeyboardInterrupt, JobStopped):
         tracker.end_run(run_id, "KILLED")
@@ -239,8 +276,8 @@ def _stopped_by_full_disk(tracker: Tracker, ticket: _Ticket) -> DiskFull:
     """Remove what the cut write left, then end the run KILLED with the reason if the store can still take it."""
     candidates = [ticket.run_dir, sqlite_path(tracker.uri)]
     full = next((p for p in candidates if p is not None and _free_bytes(p) < _FULL_BYTES), ticket.run_dir)
-    for partial in ticket.run_dir.glob("*.tmp"):
-        partial.unlink(missing_ok=True)
+    for cut in ticket.run_dir.glob("*.tmp"):
+        cut.unlink(missing_ok=True)
     reason = f"no space left on the device of {full}; free space there and run the same command with --resume"
     with suppress(Exception):  # the store may be on the full disk too; the reason still reaches the user
         tracker.end_run(ticket.run_id, "KILLED", reason)
@@ -315,8 +352,11 @@ def _run_here(tracker: Tracker, work: Sequence[tuple[str, Job]], options: _Optio
                 if on_epoch is not None:
                     on_epoch(job, report)
 
+            def work(done: Work, job: Job = job) -> None:
+                progress.work(job, *_work_summary(done))
+
             opened = _execute(opened, tracker, device=options.device, save_checkpoints=options.save_checkpoints,
-                              on_epoch=hook)
+                              on_epoch=hook, on_work=work)
         outcomes.append(opened)
         progress.end(opened)
 
@@ -362,14 +402,15 @@ def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoint
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(threads)  # K jobs share the cores instead of oversubscribing them
 
-    def send_epoch(report: EpochReport) -> None:
+    def send(kind: str, payload: object) -> None:
         try:
-            reports.send(("epoch", report))
+            reports.send((kind, payload))
         except OSError:  # the parent is gone: stop as it would have stopped us
             raise JobStopped from None
 
     try:
-        outcome = _execute(ticket, tracker, device=device, save_checkpoints=save_checkpoints, on_epoch=send_epoch)
+        outcome = _execute(ticket, tracker, device=device, save_checkpoints=save_checkpoints,
+                           on_epoch=partial(send, "epoch"), on_work=lambda work: send("work", _work_summary(work)))
     except (KeyboardInterrupt, JobStopped):
         outcome = JobOutcome(ticket.job, ticket.run_id, "KILLED")
     except DiskFull as err:
@@ -413,6 +454,8 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
             for kind, payload in _received(worker):
                 if kind == "epoch":
                     progress.epoch(worker.ticket.job, payload)
+                elif kind == "work":
+                    progress.work(worker.ticket.job, *payload)
                 else:
                     finish(running.pop(name), payload)
 
@@ -613,7 +656,8 @@ def run_variants(request: RunRequest, on_progress: Callable[[Progress], None] | 
         parents = {p.variant: open_parent(tracker, p.variant, p.config, plan.games, plan.seeds, request.budget,
                                           resume=request.resume) for p in plan.variants}
         work = [(parents[p.variant], job) for p in plan.variants for job in p.jobs]
-        progress = Progress(len(work), sum(_estimated_epochs(job.config) for _, job in work), on_progress)
+        progress = Progress(len(work), sum(_estimated_epochs(job.config) for _, job in work), on_progress,
+                            parallel=request.jobs)
         options = _Options(request.resume, request.device, request.save_checkpoints)
         outcomes: list[JobOutcome] = []
         interrupted, disk_full = False, None

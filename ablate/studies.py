@@ -713,8 +713,10 @@ class _Objective:
     def _progress(self, trial: optuna.Trial, progress: Progress) -> None:
         """Note the running job and its epoch on the trial, where `study status` reads it from any machine."""
         for line in progress.running.values():
-            trial.set_user_attr(ATTR_PROGRESS, f"job {progress.ended_jobs + 1}/{progress.total_jobs} {line.name}: "
-                                               f"epoch {line.epoch}/{line.total_epochs}")
+            job = f"job {progress.ended_jobs + 1}/{progress.total_jobs} {line.name}"
+            note = f"{job}: epoch {line.epoch}/{line.total_epochs}"
+            if trial.user_attrs.get(ATTR_PROGRESS) != note:  # work inside an epoch is reported twice a second
+                trial.set_user_attr(ATTR_PROGRESS, note)
 
     def _epoch(self, trial: optuna.Trial, config: Config, job: Job, report: EpochReport) -> None:
         """Feed each evaluation to the pruner (see the module's docstring)."""

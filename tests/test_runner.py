@@ -55,7 +55,8 @@ def runs_of(uri: str, kind: str) -> list[Run]:
 def fake_train(fail_seeds: tuple[int, ...] = ()):
     """A trainer with the real contract that takes no time: three epochs, then a result; seeds in `fail_seeds` fail."""
 
-    def train(config, game, seed, out_dir, *, device="auto", resume=False, callback=None, progress=True) -> RunResult:
+    def train(config, game, seed, out_dir, *, device="auto", resume=False, callback=None, progress=True,
+              on_work=None) -> RunResult:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / CONFIG).write_text(json.dumps(config.to_dict()))
         for epoch in range(1, 4):
@@ -420,3 +421,21 @@ def test_disk_full_is_read_through_the_exceptions_that_wrap_it() -> None:
         assert is_disk_full(outer)
     assert is_disk_full(RuntimeError("(sqlite3.OperationalError) database or disk is full"))
     assert not is_disk_full(RuntimeError("non-finite loss"))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_and_eta_move_inside_the_first_epoch(uri: str, jobs: int) -> None:
+    """The first epoch holds most gradient steps: the view must move, and show an ETA, before it ends."""
+    request = RunRequest(["jedi"], "catch", seeds=jobs, budget="test", tracking_uri=uri, jobs=jobs, reps=100,
+                         set_options=["training.first_epoch_world_model_steps=300"])
+    seen: list[tuple[int, float, float | None]] = []
+
+    def watch(progress: Progress) -> None:
+        epochs = max((line.epoch for line in progress.running.values()), default=0)
+        seen.append((epochs, progress.fraction, progress.eta_s()))
+
+    assert run_variants(request, on_progress=watch).exit_code == 0
+    in_first_epoch = [(fraction, eta) for epochs, fraction, eta in seen if epochs == 0]
+    assert len({round(fraction, 3) for fraction, _ in in_first_epoch}) >= 3
+    assert any(eta is not None and eta > 0 for _, eta in in_first_epoch)
+    assert seen[-1][1] == pytest.approx(1.0)

@@ -80,7 +80,7 @@ class FakeTrain:
         self.checkpointed: dict[Path, int] = {}  # out_dir -> last epoch done: a resume goes on after it
 
     def __call__(self, config, game, seed, out_dir, *, device="auto", resume=False, callback=None,
-                 progress=True) -> RunResult:
+                 progress=True, on_work=None) -> RunResult:
         call = {"num_steps": config.sampler.num_steps, "resume": resume, "epochs": 0}
         self.calls.append(call)
         out_dir.mkdir(parents=True, exist_ok=True)

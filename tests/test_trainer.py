@@ -13,6 +13,7 @@ from ablate.errors import UsageError
 from ablate.jedi import trainer as trainer_module
 from ablate.jedi.optimiser import build_optimisers
 from ablate.jedi.trainer import CHECKPOINT, METRICS, RESULT, TrainingError, train
+from ablate.jedi.work import Work
 from ablate.jedi.world_model import WorldModel
 
 
@@ -175,7 +176,39 @@ def test_cli_train_bad_input_is_one_line_exit_2(tmp_path, capsys, args):
 
 def test_progress_description_names_losses():
     report = trainer_module.EpochReport(3, 300, {"world_model/loss": 0.5, "eval/return": 1.0}, 10)
-    assert trainer_module._describe(report) == "epoch 3/10 steps 300 wm 0.5 eval 1"
+    assert trainer_module._losses(report) == "wm 0.5 eval 1"
+
+
+def test_work_is_reported_within_the_first_epoch_with_an_eta_that_counts_down(tmp_path, monkeypatch):
+    """The first epoch holds most gradient steps: progress must move inside it, and the ETA be a number early."""
+    monkeypatch.setattr(trainer_module, "_WORK_REPORT_S", 0.0)
+    config = resolve_config("test", {"training.first_epoch_world_model_steps": 40})
+    seen: list[tuple[int, float, float | None, dict]] = []
+    epochs: list[int] = []
+
+    def on_work(work):
+        seen.append((len(epochs), work.fraction(), work.eta_s(), dict(work.done)))
+
+    train(config, "catch", 0, tmp_path, device="cpu", progress=False, on_work=on_work,
+          callback=lambda report: epochs.append(report.epoch))
+    first_epoch = [entry for entry in seen if entry[0] == 0]
+    assert len({entry[3]["world_model"] for entry in first_epoch}) > 10  # many reports inside epoch 1
+    fractions = [entry[1] for entry in seen]
+    assert fractions[-1] == pytest.approx(1.0) and fractions[len(fractions) // 2] > 0.05
+    etas = [entry[2] for entry in first_epoch if entry[3]["world_model"] >= 5]
+    assert all(eta is not None for eta in etas)  # a number from the first gradient steps on
+    assert seen[-1][2] == 0 and seen[-1][3]["eval_episodes"] == config.training.final_eval_episodes + \
+        config.training.eval_episodes * (epochs[-1] // config.training.eval_every_epochs)
+
+
+def test_the_eta_weighs_each_kind_of_work_by_its_own_cost():
+    work = Work(total={"env_steps": 100, "world_model": 10, "reward_end": 10, "actor_critic": 0, "eval_episodes": 2})
+    work.add("env_steps", 100, 1.0)  # 0.01 s a step
+    work.add("world_model", 5, 5.0)  # 1 s a gradient step
+    work.eval_episode_steps = 50
+    # 5 world-model steps and 10 reward steps at 1 s (the one gradient cost measured), 2 episodes of 50 steps
+    assert work.eta_s() == pytest.approx(5 + 10 + 2 * 50 * 0.01)
+    assert work.fraction() == pytest.approx((1.0 + 5.0) / (1.0 + 5.0 + 16.0))
 
 
 def test_learning_rates_per_component():

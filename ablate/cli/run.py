@@ -10,12 +10,13 @@ import typer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
-from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 from rich.table import Table
 
 from ablate.cli.app import SetOption, TrackingUriOption, app
 from ablate.cli.render import score_tables
+from ablate.jedi.work import format_eta
 
 if TYPE_CHECKING:  # the runner (torch, MLflow) loads only once the command line has parsed
     from ablate.runner import JobProgress, Progress, RunSummary
@@ -29,6 +30,7 @@ _HELP = (
     "checkpoints stay); the same command with --resume continues them and reuses the finished ones.\n\n"
     "Example: ablate run jedi stopgrad-both --games human-optimal --seeds 3 --jobs 2"
 )
+_BAR_TOTAL = 1000
 _LOSSES = {
     "world_model/loss": "wm loss",
     "reward_end/loss": "rew loss",
@@ -44,13 +46,12 @@ class JobsView:
         self.bar = Bar(
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("epochs {task.percentage:>3.0f}%"),
+            TextColumn("{task.percentage:>3.0f}%"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            TextColumn("ETA {task.fields[eta]}"),
             console=console,
         )
-        self.task = self.bar.add_task("starting", total=None)
+        self.task = self.bar.add_task("starting", total=_BAR_TOTAL, eta="-:--:--")
         self.lines: list[JobProgress] = []
         self.live = Live(get_renderable=self.render, console=console, refresh_per_second=4)
 
@@ -61,9 +62,8 @@ class JobsView:
         self.lines = [replace(line) for line in progress.running.values()]
         failed = f", {progress.failed_jobs} failed" if progress.failed_jobs else ""
         state = "stopping jobs" if progress.stopping else f"{progress.ended_jobs}/{progress.total_jobs} jobs done"
-        self.bar.update(
-            self.task, description=state + failed, completed=progress.epochs_done, total=max(progress.epochs_total, 1)
-        )
+        self.bar.update(self.task, description=state + failed, completed=progress.fraction * _BAR_TOTAL,
+                        eta=format_eta(progress.eta_s()))
 
     def render(self) -> Group:
         table = Table(box=None, pad_edge=False)
@@ -71,7 +71,7 @@ class JobsView:
             table.add_column(column, justify="left" if column in ("job", "device") else "right")
         for line in self.lines:
             losses = [f"{line.metrics[key]:.3g}" if key in line.metrics else "-" for key in _LOSSES]
-            epoch = f"{line.epoch}/{line.total_epochs}"
+            epoch = f"{line.epoch}/{line.total_epochs} ({line.fraction:.0%})"
             if line.resumed_from:
                 epoch += f" (resumed at {line.resumed_from})"
             table.add_row(escape(line.name), line.device, epoch, f"{line.env_steps:,}", *losses)

@@ -32,6 +32,7 @@ from ablate.jedi.imagination import Imagination
 from ablate.jedi.optimiser import build_optimisers
 from ablate.jedi.replay import ReplayBuffer, padding_frame, to_network
 from ablate.jedi.reward_end import RewardEndModel
+from ablate.jedi.work import ENV_STEPS, EVAL_EPISODES, KINDS, Work, format_eta, scheduled
 from ablate.jedi.world_model import WorldModel
 
 CHECKPOINT = "checkpoint.pt"
@@ -63,6 +64,10 @@ class RunResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+_WORK_REPORT_S = 0.5  # how often work done within an epoch is reported (progress bars, job processes)
+_BAR_TOTAL = 1000
 
 
 class TrainingError(RuntimeError):
@@ -130,7 +135,9 @@ class Collector:
         self.episode_return = 0.0
 
     @torch.no_grad()
-    def collect(self, agent: Agent, steps: int, epsilon: float, device: torch.device) -> int:
+    def collect(
+        self, agent: Agent, steps: int, epsilon: float, device: torch.device, on_step: Callable[[], None] | None = None
+    ) -> int:
         """Take `steps` environment steps; returns how many non-zero rewards were seen."""
         nonzero = 0
         for _ in range(steps):
@@ -147,11 +154,21 @@ class Collector:
                 self.replay.end_episode()
                 self.finished_returns.append(self.episode_return)
                 self.obs = None
+            if on_step is not None:
+                on_step()
         return nonzero
 
 
 @torch.no_grad()
-def evaluate(agent: Agent, game: str, seed: int, episodes: int, config: Config, device: torch.device) -> list[float]:
+def evaluate(
+    agent: Agent,
+    game: str,
+    seed: int,
+    episodes: int,
+    config: Config,
+    device: torch.device,
+    on_episode: Callable[[], None] | None = None,
+) -> list[float]:
     """Mean-return evaluation as in JEDI.md section 1: epsilon 0, actions sampled from the policy.
 
     Episodes run `eval_envs` at a time; env i plays a fixed quota of episodes (its first ones), so
@@ -172,6 +189,8 @@ def evaluate(agent: Agent, game: str, seed: int, episodes: int, config: Config, 
             for i in np.flatnonzero(done):
                 if len(returns[i]) < quotas[i]:
                     returns[i].append(float(info["episode"]["r"][i]))
+                    if on_episode is not None:
+                        on_episode()
             # A finished env restarts (same-step autoreset): its policy memory starts afresh too.
             keep = torch.from_numpy(~done).to(device, torch.float32)[:, None]
             hidden = (hidden[0] * keep, hidden[1] * keep)
@@ -215,9 +234,10 @@ class Trainer:
         device: torch.device,
         callback: Callable[[EpochReport], None] | None,
         progress: bool,
+        on_work: Callable[[Work], None] | None = None,
     ) -> None:
         self.config, self.game, self.seed, self.out_dir = config, game, seed, out_dir
-        self.device, self.callback, self.show_progress = device, callback, progress
+        self.device, self.callback, self.show_progress, self.on_work = device, callback, progress, on_work
         self.env = make_env(game, seed, train=True, max_episode_steps=config.training.max_episode_steps)
         self.num_actions = int(self.env.action_space.n)
         # channels_last: faster convolutions on CPU (oneDNN) and on CUDA with bf16 (cuDNN).
@@ -232,6 +252,10 @@ class Trainer:
         self.resumed_from = 0
         self.total_epochs = 0
         self.wall_s = 0.0
+        estimate = total_epochs(config, config.training.initial_steps_min)
+        self.work = Work(scheduled(config, estimate, estimate, config.training.total_env_steps))
+        self._tick_at = self._reported_at = time.perf_counter()
+        self._show_work: Callable[[Work], None] | None = None  # the progress bar, while run() draws one
         self.use_amp = device.type == "cuda" and config.training.amp
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -271,6 +295,7 @@ class Trainer:
             o.load_state_dict(state["optimisers"][k])
         self.epoch, self.total_epochs, self.wall_s = state["epoch"], state["total_epochs"], state["wall_s"]
         self.resumed_from = self.epoch
+        self._schedule_work(self.epoch)
         # The open episode at checkpoint time is dropped; collection restarts on a fresh episode.
         self.replay.load(state["replay_episodes"])
         self.collector.episodes_started = state["episodes_started"]
@@ -282,19 +307,51 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         self.rng.bit_generator.state = state["numpy_rng"]
 
+    # -- progress ------------------------------------------------------------------------------
+    def _schedule_work(self, completed_epochs: int) -> None:
+        """The work of the whole schedule, and what of it is done, once the first collection fixed its length."""
+        env_steps = max(self.config.training.total_env_steps, self.replay.num_steps)
+        self.work.total = scheduled(self.config, self.total_epochs, self.total_epochs, env_steps)
+        self.work.done = scheduled(self.config, completed_epochs, self.total_epochs, self.replay.num_steps)
+        episodes = max(1, self.collector.episodes_started)
+        self.work.eval_episode_steps = self.replay.num_steps / episodes / self.config.training.eval_envs
+
+    def _start_timing(self) -> None:
+        self._tick_at = time.perf_counter()
+
+    def _tick(self, kind: str) -> None:
+        """One unit of `kind` done; at most every half second, the work so far goes to whoever follows it."""
+        now = time.perf_counter()
+        self.work.add(kind, 1, now - self._tick_at)
+        self._tick_at = now
+        if now - self._reported_at >= _WORK_REPORT_S:
+            self._report_work()
+
+    def _report_work(self) -> None:
+        self._reported_at = time.perf_counter()
+        for follower in (self.on_work, self._show_work):
+            if follower is not None:
+                follower(self.work)
+
     # -- one epoch's parts ---------------------------------------------------------------------
     def collect(self) -> None:
         tr, epsilon = self.config.training, self.config.training.epsilon
+        self._start_timing()
+
+        def step() -> None:
+            self._tick(ENV_STEPS)
+
         if self.epoch == 1:
             # DIAMOND: at least `min` steps, then chunks until enough non-zero rewards or `max` steps.
-            rewards = self.collector.collect(self.agent, tr.initial_steps_min, epsilon, self.device)
+            rewards = self.collector.collect(self.agent, tr.initial_steps_min, epsilon, self.device, step)
             while rewards < tr.initial_min_rewards and self.replay.num_steps < tr.initial_steps_max:
                 chunk = min(tr.initial_steps_chunk, tr.initial_steps_max - self.replay.num_steps)
-                rewards += self.collector.collect(self.agent, chunk, epsilon, self.device)
+                rewards += self.collector.collect(self.agent, chunk, epsilon, self.device, step)
             self.total_epochs = total_epochs(self.config, self.replay.num_steps)
+            self._schedule_work(completed_epochs=0)
         if self.replay.num_steps < tr.total_env_steps:  # every collecting epoch, the first one too (DIAMOND)
             steps = min(tr.env_steps_per_epoch, tr.total_env_steps - self.replay.num_steps)
-            self.collector.collect(self.agent, steps, epsilon, self.device)
+            self.collector.collect(self.agent, steps, epsilon, self.device, step)
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
@@ -310,6 +367,7 @@ class Trainer:
         if steps == 0:
             return {}
         losses, sums = [], {}
+        self._start_timing()
         for _ in range(steps):
             with self.autocast():
                 loss, metrics = step_fn()
@@ -319,6 +377,7 @@ class Trainer:
             losses.append(loss.detach())
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0) + v.float()
+            self._tick(name)  # on CUDA a step's time is its launch's; the read-back below settles the sum
         stacked = torch.stack(losses).float()
         finite = torch.isfinite(stacked)
         if not bool(finite.all()):
@@ -332,6 +391,7 @@ class Trainer:
                 f"non-finite {name} loss at epoch {self.epoch}, gradient step {step + 1} of {steps}; {where}"
             )
         values = torch.stack([stacked.mean()] + [v / steps for v in sums.values()]).tolist()
+        self.work.seconds[name] += time.perf_counter() - self._tick_at
         return dict(zip([f"{name}/loss", *sums], values, strict=True))
 
     def world_model_step(self) -> tuple[torch.Tensor, dict]:
@@ -420,7 +480,15 @@ class Trainer:
     def run(self) -> RunResult:
         tr = self.config.training
         with _progress(self.show_progress) as bar:
-            task = bar.add_task(f"{self.game} seed {self.seed}", total=None)
+            task = bar.add_task(f"{self.game} seed {self.seed}", total=_BAR_TOTAL, eta="-:--:--")
+            last = ""  # the last finished epoch's losses
+
+            def show(work: Work) -> None:
+                epoch = f"epoch {self.epoch}/{self.total_epochs or '?'}"
+                bar.update(task, completed=work.fraction() * _BAR_TOTAL, eta=format_eta(work.eta_s()),
+                           description=" ".join(part for part in (epoch, _doing(work), last) if part))
+
+            self._show_work = show
             while self.total_epochs == 0 or self.epoch < self.total_epochs:
                 started = time.perf_counter()
                 self.epoch += 1
@@ -431,10 +499,7 @@ class Trainer:
                     metrics["train/episode_return"] = float(np.mean(finished))
                     finished.clear()
                 if self.epoch % tr.eval_every_epochs == 0:
-                    returns = evaluate(
-                        self.agent, self.game, self._eval_seed(), tr.eval_episodes, self.config, self.device
-                    )
-                    metrics["eval/return"] = float(np.mean(returns))
+                    metrics["eval/return"] = float(np.mean(self._evaluate(tr.eval_episodes)))
                 self.wall_s += time.perf_counter() - started
                 self.save_checkpoint()
                 report = EpochReport(
@@ -442,14 +507,14 @@ class Trainer:
                 )
                 with open(self.out_dir / METRICS, "a") as f:
                     f.write(json.dumps(asdict(report)) + "\n")
-                bar.update(task, total=self.total_epochs, completed=self.epoch, description=_describe(report))
+                last = _losses(report)
+                self._report_work()
                 if self.callback is not None:
                     self.callback(report)
             started = time.perf_counter()
-            returns = evaluate(
-                self.agent, self.game, self._eval_seed(), tr.final_eval_episodes, self.config, self.device
-            )
+            returns = self._evaluate(tr.final_eval_episodes)
             self.wall_s += time.perf_counter() - started
+            self._report_work()
         mean_return = float(np.mean(returns))
         return RunResult(
             game=self.game,
@@ -463,14 +528,19 @@ class Trainer:
             device=str(self.device),
         )
 
+    def _evaluate(self, episodes: int) -> list[float]:
+        self._start_timing()
+        return evaluate(self.agent, self.game, self._eval_seed(), episodes, self.config, self.device,
+                        on_episode=lambda: self._tick(EVAL_EPISODES))
+
     def _eval_seed(self) -> int:
         # Evaluation episodes are seeded apart from training collection, and differ from epoch to epoch.
         return 1_000_003 * (self.seed + 1) + self.epoch
 
 
-def _describe(report: EpochReport) -> str:
+def _losses(report: EpochReport) -> str:
     m = report.metrics
-    parts = [f"epoch {report.epoch}/{report.total_epochs}", f"steps {report.env_steps}"]
+    parts = []
     for key, label in (
         ("world_model/loss", "wm"),
         ("reward_end/loss", "re"),
@@ -482,14 +552,23 @@ def _describe(report: EpochReport) -> str:
     return " ".join(parts)
 
 
+def _doing(work: Work) -> str:
+    """The kind of work under way, e.g. `world_model 120/500`."""
+    for kind in KINDS:
+        if 0 < work.done[kind] < work.total[kind]:
+            return f"{kind} {work.done[kind]:,}/{work.total[kind]:,}"
+    return ""
+
+
 def _progress(enabled: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
         disable=not enabled,
         transient=False,
     )
@@ -512,6 +591,7 @@ def train(
     resume: bool = False,
     callback: Callable[[EpochReport], None] | None = None,
     progress: bool = True,
+    on_work: Callable[[Work], None] | None = None,
 ) -> RunResult:
     """Train JEDI on one game and seed; writes config.json, checkpoint.pt, metrics.jsonl and result.json to out_dir.
 
@@ -536,7 +616,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomically(out_dir / CONFIG, json.dumps(config.to_dict(), indent=2))
     torch.manual_seed(seed)
-    trainer = Trainer(config, game, seed, out_dir, torch_device, callback, progress)
+    trainer = Trainer(config, game, seed, out_dir, torch_device, callback, progress, on_work)
     if resume and has_checkpoint:
         trainer.load_checkpoint()
         if progress:
