@@ -457,6 +457,17 @@ def resolve_config(budget: str = "atari100k", overrides: Mapping[str, Any] | Non
     return apply_overrides(config, overrides or {})
 
 
+def budget_caveat(config: Config) -> str | None:
+    """What makes a score of this config incomparable to the papers' (a shorter run, capped episodes), or None."""
+    tr, protocol = config.training, TrainingConfig()
+    cuts = []
+    if tr.total_env_steps < protocol.total_env_steps:
+        cuts.append(f"{tr.total_env_steps:,} environment steps instead of {protocol.total_env_steps:,}")
+    if tr.max_episode_steps < protocol.max_episode_steps:
+        cuts.append(f"episodes capped at {tr.max_episode_steps:,} steps")
+    return f"not the papers' protocol: {' and '.join(cuts)}" if cuts else None
+
+
 def diff(config: Config, base: Config) -> dict[str, tuple[Any, Any]]:
     """Dotted keys whose values differ: key -> (base value, value)."""
     a, b = base.flat(), config.flat()

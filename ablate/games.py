@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from ablate.baselines import BASELINE_LABELS, load_baseline
 from ablate.errors import UsageError
 
 
@@ -16,7 +17,8 @@ class Game:
     name: str
     ale_id: str | None
     random: float | None
-    human: float | None
+    human: float | None  # Atari games only: what HNS normalises by
+    best: float | None = None  # the highest return there is, for a game that has one (catch)
 
     @property
     def is_atari(self) -> bool:
@@ -29,8 +31,9 @@ def _load_catalogue() -> dict[str, Game]:
         name: Game(name, f"ALE/{name}-v5", float(ref["random"][name]), float(human))
         for name, human in ref["human"].items()
     }
-    # The built-in sanity game: no ALE id and no reference scores, so it is never HNS-scored.
-    games["catch"] = Game("catch", None, None, None)
+    # The built-in sanity game: no ALE id and no human score, so it is never HNS-scored. A uniformly random
+    # policy catches one ball in five (-0.6 exactly, envs/catch.py); a perfect one every ball.
+    games["catch"] = Game("catch", None, -0.6, None, best=1.0)
     return games
 
 
@@ -133,3 +136,16 @@ def hns(game: str, score: float) -> float:
     if info.random is None or info.human is None:
         raise UsageError(f"'{info.name}' has no human/random reference scores, so it has no HNS; use an Atari game")
     return (score - info.random) / (info.human - info.random)
+
+
+def references(game: str) -> dict[str, float]:
+    """The scores a result on `game` is read against: random, then human (Atari) or perfect (catch), then each
+    published baseline's mean over its seeds (Atari)."""
+    info = GAMES[game]
+    found = {"random": info.random, "human": info.human, "perfect": info.best}
+    refs = {label: value for label, value in found.items() if value is not None}
+    for key, label in BASELINE_LABELS.items():
+        scores = load_baseline(key).get(game)
+        if scores:
+            refs[label] = sum(scores) / len(scores)
+    return refs

@@ -43,6 +43,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 import ablate
 from ablate.config import Config
 from ablate.errors import UsageError
+from ablate.games import references
 from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, RunResult
 from ablate.locks import owner, owner_alive, schema_lock, sqlite_path
 from ablate.scoring import ScoreReport
@@ -325,6 +326,8 @@ def _plot_learning_curve(history: list[Metric], result: RunResult, path: Path) -
     ax.plot(steps, [latest[s] for s in steps], marker="o", label="evaluation during training")
     ax.scatter([result.env_steps], [result.mean_return], color="black", zorder=3,
                label=f"final: {result.mean_return:.3g} over {len(result.eval_returns)} episodes")
+    for (label, value), style in zip(references(result.game).items(), ("--", ":", "-."), strict=False):
+        ax.axhline(value, color="grey", linestyle=style, linewidth=1, label=f"{label} {value:,.3g}")
     ax.set(xlabel="environment steps", ylabel="mean return", title=f"{result.game}, seed {result.seed}")
     ax.grid(alpha=0.3)
     ax.legend()

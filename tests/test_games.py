@@ -29,7 +29,7 @@ def test_catalogue_holds_the_26_atari_games_and_catch() -> None:
     assert GAMES["Pong"].ale_id == "ALE/Pong-v5"
     assert (GAMES["Pong"].random, GAMES["Pong"].human) == (-20.7, 14.6)
     catch = GAMES["catch"]
-    assert (catch.ale_id, catch.random, catch.human, catch.is_atari) == (None, None, None, False)
+    assert (catch.ale_id, catch.random, catch.human, catch.best, catch.is_atari) == (None, -0.6, None, 1.0, False)
     assert all("catch" not in members for members in GAME_SETS.values())
     with pytest.raises(dataclasses.FrozenInstanceError):
         GAMES["Pong"].human = 0.0  # type: ignore[misc]
@@ -172,3 +172,28 @@ def test_cli_games_unknown_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None
     captured = capsys.readouterr()
     assert captured.err.startswith("error: unknown game or set 'pongg'")
     assert captured.err.count("\n") == 1 and captured.out == ""
+
+
+def test_a_result_is_read_against_random_human_or_perfect_and_the_published_means() -> None:
+    from ablate.baselines import load_baseline
+    from ablate.games import references
+
+    assert references("catch") == {"random": -0.6, "perfect": 1.0}
+    pong = references("Pong")
+    assert list(pong)[:2] == ["random", "human"] and (pong["random"], pong["human"]) == (-20.7, 14.6)
+    diamond = load_baseline("diamond")["Pong"]
+    assert pong["DIAMOND"] == pytest.approx(sum(diamond) / len(diamond))
+    assert set(pong) == {"random", "human", "DIAMOND", "IRIS", "DreamerV3", "STORM", "TWM"}
+
+
+def test_a_reduced_budget_says_its_scores_are_not_the_papers_protocol() -> None:
+    from ablate.cli.render import result_line
+    from ablate.config import budget_caveat, resolve_config
+
+    assert budget_caveat(resolve_config("atari100k")) is None
+    caveat = budget_caveat(resolve_config("test"))
+    assert caveat == ("not the papers' protocol: 120 environment steps instead of 100,000 "
+                      "and episodes capped at 50 steps")
+    line = result_line("Pong", -20.0, 3, 0.02, caveat)
+    assert line.startswith("Pong: mean return -20.00 over 3 episodes (random -20.7, human +14.6, DIAMOND +20.4")
+    assert line.endswith(f"; HNS 0.020 [{caveat}]")

@@ -118,6 +118,7 @@ def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: p
     out = capsys.readouterr().out
     assert code == 0, out
     assert "jedi: FINISHED" in out and "RoadRunner" in out and "Mean HNS" in out
+    assert "HNS*: not the papers' protocol" in " ".join(out.split()) and "DIAMOND" in out  # beside its references
 
     (parent,) = runs_of(uri, "variant")
     assert parent.info.run_name == "jedi" and parent.info.status == "FINISHED"

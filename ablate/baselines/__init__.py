@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 
 from ablate.errors import UsageError
 
 BASELINES = ("diamond", "iris", "dreamerv3", "storm", "twm")
+BASELINE_LABELS = {"diamond": "DIAMOND", "iris": "IRIS", "dreamerv3": "DreamerV3", "storm": "STORM", "twm": "TWM"}
 _FILES = {
     "diamond": "DIAMOND.json",
     "iris": "IRIS.json",
@@ -22,5 +24,10 @@ def load_baseline(name: str) -> dict[str, list[float]]:
     key = name.strip().lower()
     if key not in _FILES:
         raise UsageError(f"unknown baseline '{name}'; choose one of: {', '.join(BASELINES)}")
-    data = json.loads(resources.files(__name__).joinpath(_FILES[key]).read_text())
-    return {game: [float(score) for score in scores] for game, scores in data.items()}
+    return {game: list(scores) for game, scores in _read(_FILES[key]).items()}
+
+
+@functools.cache
+def _read(filename: str) -> dict[str, tuple[float, ...]]:
+    data = json.loads(resources.files(__name__).joinpath(filename).read_text())
+    return {game: tuple(float(score) for score in scores) for game, scores in data.items()}

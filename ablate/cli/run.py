@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ablate.cli.app import SetOption, TrackingUriOption, app
 from ablate.cli.render import score_tables
+from ablate.config import budget_caveat
 from ablate.jedi.work import format_eta
 
 if TYPE_CHECKING:  # the runner (torch, MLflow) loads only once the command line has parsed
@@ -93,7 +94,8 @@ def render_summary(console: Console, summary: RunSummary) -> None:
         if variant.report is None:
             console.print("  no job finished, so there is nothing to score")
             continue
-        for table in score_tables(variant.report, f"{variant.variant} ({summary.budget})"):
+        caveat = budget_caveat(variant.outcomes[0].job.config) if variant.outcomes else None
+        for table in score_tables(variant.report, f"{variant.variant} ({summary.budget})", caveat):
             console.print(table)
     reused = sum(outcome.reused for v in summary.variants for outcome in v.outcomes)
     if reused:

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from ablate.cli.app import SetOption, app
-from ablate.config import BUDGETS, parse_set_options, resolve_config
+from ablate.cli.render import result_line
+from ablate.config import BUDGETS, budget_caveat, parse_set_options, resolve_config
 from ablate.games import resolve_game
 
 _HELP = (
@@ -48,4 +49,5 @@ def train(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(result.to_dict() | {"eval_returns": f"{len(result.eval_returns)} episodes"}, indent=2))
+    typer.echo(result_line(game, result.mean_return, len(result.eval_returns), result.hns, budget_caveat(config)))
     typer.echo(f"result: {out_dir / 'result.json'}")
