@@ -83,8 +83,10 @@ class JobLock:
         try:
             self._lock.acquire()
         except Timeout:
-            raise UsageError(f"{self.path.parent} is being trained by {self.holder()}; wait for it to end, or stop "
-                             "it (Ctrl-C there, or kill that pid) and run again with --resume") from None
+            raise UsageError(
+                f"{self.path.parent} is being trained by {self.holder()}; wait for it to end, or stop "
+                "it (Ctrl-C there, or kill that pid) and run again with --resume"
+            ) from None
         self.path.write_text(json.dumps(owner()))
 
     def holder(self) -> str:
@@ -133,5 +135,7 @@ def wait_for_trainer(job_dir: Path) -> None:
             with FileLock(job_dir / _TRAINER_FILE, timeout=_TRAINER_WAIT_S):
                 pass
         except Timeout:
-            raise UsageError(f"a process still trains in {job_dir} after {_TRAINER_WAIT_S:.0f} s; "
-                             "find it with `ps` and stop it, then run again with --resume") from None
+            raise UsageError(
+                f"a process still trains in {job_dir} after {_TRAINER_WAIT_S:.0f} s; "
+                "find it with `ps` and stop it, then run again with --resume"
+            ) from None

@@ -78,11 +78,15 @@ def directory_name(experiment: str) -> str:
     return name or "_"
 
 
-def make_jobs(variant: str, config: Config, games: Sequence[str], seeds: Sequence[int], budget: str,
-              root: Path) -> list[Job]:
+def make_jobs(
+    variant: str, config: Config, games: Sequence[str], seeds: Sequence[int], budget: str, root: Path
+) -> list[Job]:
     """One job per (game, seed); its directory is fixed by (variant, game, seed, config) so a resume finds it."""
-    return [Job(variant, game, seed, budget, config, root / variant / game / f"seed{seed}-{config.hash()}")
-            for game in games for seed in seeds]
+    return [
+        Job(variant, game, seed, budget, config, root / variant / game / f"seed{seed}-{config.hash()}")
+        for game in games
+        for seed in seeds
+    ]
 
 
 @dataclass
@@ -115,6 +119,7 @@ class _Ticket:
 
 
 # -- progress ------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class JobProgress:
@@ -217,6 +222,7 @@ def _estimated_epochs(config: Config) -> int:
 
 # -- one job -------------------------------------------------------------------------------------------------------
 
+
 def _open_job(tracker: Tracker, parent_run_id: str, job: Job, *, resume: bool) -> _Ticket | JobOutcome:
     """The job's child run: reused if it finished before, reopened if it was cut short, else a new one.
 
@@ -237,9 +243,15 @@ def _open_job(tracker: Tracker, parent_run_id: str, job: Job, *, resume: bool) -
     return ticket
 
 
-def _execute(ticket: _Ticket, tracker: Tracker, *, device: str, save_checkpoints: bool,
-             on_epoch: Callable[[EpochReport], None] | None = None,
-             on_work: Callable[[Work], None] | None = None) -> JobOutcome:
+def _execute(
+    ticket: _Ticket,
+    tracker: Tracker,
+    *,
+    device: str,
+    save_checkpoints: bool,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    on_work: Callable[[Work], None] | None = None,
+) -> JobOutcome:
     """Train the job into its open run and end the run FINISHED, or FAILED with the reason.
 
     KeyboardInterrupt and JobStopped end the run KILLED and propagate; the trainer's last checkpoint stays
@@ -254,8 +266,17 @@ def _execute(ticket: _Ticket, tracker: Tracker, *, device: str, save_checkpoints
 
     try:
         with trainer_lock(job.out_dir), tracker.system_metrics(run_id, resume=ticket.resume):
-            result = train(job.config, job.game, job.seed, ticket.run_dir, device=device, resume=ticket.resume,
-                           callback=callback, progress=False, on_work=on_work)
+            result = train(
+                job.config,
+                job.game,
+                job.seed,
+                ticket.run_dir,
+                device=device,
+                resume=ticket.resume,
+                callback=callback,
+                progress=False,
+                on_work=on_work,
+            )
         tracker.log_job_result(run_id, result, ticket.run_dir, save_checkpoint=save_checkpoints)
     except (KeyboardInterrupt, JobStopped):
         tracker.end_run(run_id, "KILLED")
@@ -291,9 +312,20 @@ def _free_bytes(path: Path) -> int:
 
 # -- parents -------------------------------------------------------------------------------------------------------
 
-def open_parent(tracker: Tracker, variant: str, config: Config, games: Sequence[str], seeds: Sequence[int],
-                budget: str, *, kind: Kind = "variant", name: str | None = None,
-                extra_tags: Mapping[str, str] | None = None, resume: bool = False) -> str:
+
+def open_parent(
+    tracker: Tracker,
+    variant: str,
+    config: Config,
+    games: Sequence[str],
+    seeds: Sequence[int],
+    budget: str,
+    *,
+    kind: Kind = "variant",
+    name: str | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+    resume: bool = False,
+) -> str:
     """The parent run of one variant (or trial); with resume, the latest parent of the same command is reopened."""
     tags = {**parent_tags(kind, variant, list(games), list(seeds), budget, config.hash()), **(extra_tags or {})}
     previous = tracker.find_runs(tags) if resume else []
@@ -306,8 +338,9 @@ def open_parent(tracker: Tracker, variant: str, config: Config, games: Sequence[
     return run_id
 
 
-def close_parent(tracker: Tracker, parent_run_id: str, outcomes: Sequence[JobOutcome], *, jobs: int,
-                 reps: int = 50_000) -> tuple[Status, ScoreReport | None]:
+def close_parent(
+    tracker: Tracker, parent_run_id: str, outcomes: Sequence[JobOutcome], *, jobs: int, reps: int = 50_000
+) -> tuple[Status, ScoreReport | None]:
     """Log the aggregates of the finished children and end the parent: FINISHED only when all `jobs` finished."""
     scores: dict[str, list[float]] = {}
     for outcome in outcomes:
@@ -325,6 +358,7 @@ def close_parent(tracker: Tracker, parent_run_id: str, outcomes: Sequence[JobOut
 
 # -- running jobs here, or in processes ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Options:
     resume: bool
@@ -332,8 +366,14 @@ class _Options:
     save_checkpoints: bool
 
 
-def _run_here(tracker: Tracker, work: Sequence[tuple[str, Job]], options: _Options, progress: Progress,
-              outcomes: list[JobOutcome], on_epoch: Callable[[Job, EpochReport], None] | None = None) -> None:
+def _run_here(
+    tracker: Tracker,
+    work: Sequence[tuple[str, Job]],
+    options: _Options,
+    progress: Progress,
+    outcomes: list[JobOutcome],
+    on_epoch: Callable[[Job, EpochReport], None] | None = None,
+) -> None:
     """Run (parent run id, job) pairs one after another in this process; `outcomes` grows as jobs end."""
     for parent_run_id, job in work:
         opened: _Ticket | JobOutcome | None = None
@@ -355,17 +395,34 @@ def _run_here(tracker: Tracker, work: Sequence[tuple[str, Job]], options: _Optio
             def work(done: Work, job: Job = job) -> None:
                 progress.work(job, *_work_summary(done))
 
-            opened = _execute(opened, tracker, device=options.device, save_checkpoints=options.save_checkpoints,
-                              on_epoch=hook, on_work=work)
+            opened = _execute(
+                opened,
+                tracker,
+                device=options.device,
+                save_checkpoints=options.save_checkpoints,
+                on_epoch=hook,
+                on_work=work,
+            )
         outcomes.append(opened)
         progress.end(opened)
 
 
-def run_children(tracker: Tracker, parent_run_id: str, *, variant: str, overrides: Mapping[str, Any],
-                 games: Sequence[str], seeds: Sequence[int], budget: str, out_root: Path, resume: bool = False,
-                 device: str = "auto", save_checkpoints: bool = False,
-                 on_epoch: Callable[[Job, EpochReport], None] | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> dict[tuple[str, int], JobOutcome]:
+def run_children(
+    tracker: Tracker,
+    parent_run_id: str,
+    *,
+    variant: str,
+    overrides: Mapping[str, Any],
+    games: Sequence[str],
+    seeds: Sequence[int],
+    budget: str,
+    out_root: Path,
+    resume: bool = False,
+    device: str = "auto",
+    save_checkpoints: bool = False,
+    on_epoch: Callable[[Job, EpochReport], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> dict[tuple[str, int], JobOutcome]:
     """Train the (game, seed) children of one parent run, one after another in this process (a study trial).
 
     `overrides` are dotted config keys on top of `budget` (the variant's, then the sampled ones); jobs keep
@@ -376,8 +433,14 @@ def run_children(tracker: Tracker, parent_run_id: str, *, variant: str, override
     outcomes: list[JobOutcome] = []
     progress = Progress(len(jobs), sum(_estimated_epochs(job.config) for job in jobs), on_progress)
     with job_locks(job.out_dir for job in jobs):
-        _run_here(tracker, [(parent_run_id, job) for job in jobs], _Options(resume, device, save_checkpoints),
-                  progress, outcomes, on_epoch)
+        _run_here(
+            tracker,
+            [(parent_run_id, job) for job in jobs],
+            _Options(resume, device, save_checkpoints),
+            progress,
+            outcomes,
+            on_epoch,
+        )
     return {(outcome.job.game, outcome.job.seed): outcome for outcome in outcomes}
 
 
@@ -391,8 +454,14 @@ class _Worker:
     reports: multiprocessing.connection.Connection | None
 
 
-def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoints: bool, threads: int,
-                 reports: multiprocessing.connection.Connection) -> None:
+def _job_process(
+    ticket: _Ticket,
+    tracker: Tracker,
+    device: str,
+    save_checkpoints: bool,
+    threads: int,
+    reports: multiprocessing.connection.Connection,
+) -> None:
     """A job's process: sends each epoch and its outcome over `reports`; its own output goes to its log file."""
     child_stops_on_sigterm()
     ticket.run_dir.mkdir(parents=True, exist_ok=True)
@@ -409,8 +478,14 @@ def _job_process(ticket: _Ticket, tracker: Tracker, device: str, save_checkpoint
             raise JobStopped from None
 
     try:
-        outcome = _execute(ticket, tracker, device=device, save_checkpoints=save_checkpoints,
-                           on_epoch=partial(send, "epoch"), on_work=lambda work: send("work", _work_summary(work)))
+        outcome = _execute(
+            ticket,
+            tracker,
+            device=device,
+            save_checkpoints=save_checkpoints,
+            on_epoch=partial(send, "epoch"),
+            on_work=lambda work: send("work", _work_summary(work)),
+        )
     except (KeyboardInterrupt, JobStopped):
         outcome = JobOutcome(ticket.job, ticket.run_id, "KILLED")
     except DiskFull as err:
@@ -435,8 +510,14 @@ def device_pool(device: str) -> list[str]:
     return [device]
 
 
-def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options: _Options, jobs: int,
-                      progress: Progress, outcomes: list[JobOutcome]) -> None:
+def _run_in_processes(
+    tracker: Tracker,
+    work: Sequence[tuple[str, Job]],
+    options: _Options,
+    jobs: int,
+    progress: Progress,
+    outcomes: list[JobOutcome],
+) -> None:
     """Run (parent run id, job) pairs in up to `jobs` spawned processes; on Ctrl-C stop them and re-raise."""
     context = multiprocessing.get_context("spawn")  # fork would copy this process's threads, CUDA and DB handles
     devices = device_pool(options.device)
@@ -487,8 +568,11 @@ def _run_in_processes(tracker: Tracker, work: Sequence[tuple[str, Job]], options
             return
         device = min(devices, key=lambda d: sum(w.device == d for w in running.values()))
         reports, job_end = context.Pipe(duplex=False)
-        process = context.Process(target=_job_process, name=job.name, args=(
-            opened, tracker, device, options.save_checkpoints, threads, job_end))
+        process = context.Process(
+            target=_job_process,
+            name=job.name,
+            args=(opened, tracker, device, options.save_checkpoints, threads, job_end),
+        )
         with stop_signals_ignored():  # the job inherits them ignored: Ctrl-C reaches only this process
             process.start()
         job_end.close()  # the job holds the only writing end, so its exit closes the pipe
@@ -530,6 +614,7 @@ def _received(worker: _Worker) -> list[tuple[str, Any]]:
 
 
 # -- `ablate run` --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class RunRequest:
@@ -653,11 +738,16 @@ def run_variants(request: RunRequest, on_progress: Callable[[Progress], None] | 
     orphans = tracker.orphaned_runs()
     # Every job is this invocation's for its whole life: a second invocation of any of them is refused up front.
     with job_locks(job.out_dir for p in plan.variants for job in p.jobs):
-        parents = {p.variant: open_parent(tracker, p.variant, p.config, plan.games, plan.seeds, request.budget,
-                                          resume=request.resume) for p in plan.variants}
+        parents = {
+            p.variant: open_parent(
+                tracker, p.variant, p.config, plan.games, plan.seeds, request.budget, resume=request.resume
+            )
+            for p in plan.variants
+        }
         work = [(parents[p.variant], job) for p in plan.variants for job in p.jobs]
-        progress = Progress(len(work), sum(_estimated_epochs(job.config) for _, job in work), on_progress,
-                            parallel=request.jobs)
+        progress = Progress(
+            len(work), sum(_estimated_epochs(job.config) for _, job in work), on_progress, parallel=request.jobs
+        )
         options = _Options(request.resume, request.device, request.save_checkpoints)
         outcomes: list[JobOutcome] = []
         interrupted, disk_full = False, None
@@ -681,5 +771,12 @@ def run_variants(request: RunRequest, on_progress: Callable[[Progress], None] | 
                 status, report = "KILLED", None  # the store is on the full disk: the parent cannot be closed
             results.append(VariantResult(p.variant, parents[p.variant], status, report, own))
     adopted = set(parents.values()) | {outcome.run_id for outcome in outcomes}
-    return RunSummary(request.experiment, tracker.uri, request.budget, results, interrupted,
-                      [run for run in orphans if run.info.run_id not in adopted], disk_full)
+    return RunSummary(
+        request.experiment,
+        tracker.uri,
+        request.budget,
+        results,
+        interrupted,
+        [run for run in orphans if run.info.run_id not in adopted],
+        disk_full,
+    )

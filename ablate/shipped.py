@@ -12,6 +12,9 @@ from pathlib import Path
 
 def shipped_dirs(kind: str) -> list[Path]:
     """The existing folders named `kind` ("variants" or "studies"), in lookup order, without repeats."""
-    candidates = (Path.cwd() / kind, Path(__file__).resolve().parent.parent / kind,
-                  Path(sys.prefix) / "share" / "ablate" / kind)
+    candidates = (
+        Path.cwd() / kind,
+        Path(__file__).resolve().parent.parent / kind,
+        Path(sys.prefix) / "share" / "ablate" / kind,
+    )
     return list(dict.fromkeys(d.resolve() for d in candidates if d.is_dir()))

@@ -142,8 +142,19 @@ _PRUNERS: dict[str, type[optuna.pruners.BasePruner]] = {
     "hyperband": optuna.pruners.HyperbandPruner,
 }
 _EXHAUSTIVE = ("grid", "bruteforce")
-_FILE_KEYS = ("description", "variant", "games", "seeds", "budget", "objective", "direction", "sampler", "pruner",
-              "n_trials", "space")
+_FILE_KEYS = (
+    "description",
+    "variant",
+    "games",
+    "seeds",
+    "budget",
+    "objective",
+    "direction",
+    "sampler",
+    "pruner",
+    "n_trials",
+    "space",
+)
 
 
 class TrialFailed(Exception):
@@ -151,6 +162,7 @@ class TrialFailed(Exception):
 
 
 # -- the definition ------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Axis:
@@ -224,11 +236,19 @@ class StudyDefinition:
     def settings(self) -> dict[str, Any]:
         """What every worker of one Optuna study must agree on: all but the description and the trial count."""
         return {
-            "variant": self.variant, "base_config_hash": resolve_config(self.budget, self.overrides).hash(),
-            "games": list(self.games), "seeds": list(self.seeds), "budget": self.budget,
-            "objective": self.objective, "direction": self.direction, "sampler": self.sampler,
-            "sampler_seed": self.sampler_seed, "sampler_options": self.sampler_options, "pruner": self.pruner,
-            "pruner_options": self.pruner_options, "space": [asdict(axis) for axis in self.space],
+            "variant": self.variant,
+            "base_config_hash": resolve_config(self.budget, self.overrides).hash(),
+            "games": list(self.games),
+            "seeds": list(self.seeds),
+            "budget": self.budget,
+            "objective": self.objective,
+            "direction": self.direction,
+            "sampler": self.sampler,
+            "sampler_seed": self.sampler_seed,
+            "sampler_options": self.sampler_options,
+            "pruner": self.pruner,
+            "pruner_options": self.pruner_options,
+            "space": [asdict(axis) for axis in self.space],
         }
 
 
@@ -251,13 +271,21 @@ def list_studies() -> list[StudyDefinition]:
     return [load_study(name) for name in sorted(_study_files())]
 
 
-def load_study(name: str, *, budget: str | None = None, games: str | None = None, objective: str | None = None,
-               n_trials: int | None = None) -> StudyDefinition:
+def load_study(
+    name: str,
+    *,
+    budget: str | None = None,
+    games: str | None = None,
+    objective: str | None = None,
+    n_trials: int | None = None,
+) -> StudyDefinition:
     """A study's definition, validated, with `study run`'s overrides applied; nothing runs before this passes."""
     files = _study_files()
     if name not in files:
-        raise UsageError(f"unknown study '{name}'{_suggest(name, files)}; "
-                         f"available: {', '.join(sorted(files)) or 'none (add a TOML file to studies/)'}")
+        raise UsageError(
+            f"unknown study '{name}'{_suggest(name, files)}; "
+            f"available: {', '.join(sorted(files)) or 'none (add a TOML file to studies/)'}"
+        )
     path = files[name]
     try:
         data = tomllib.loads(path.read_text())
@@ -299,9 +327,25 @@ def _parse(name: str, path: Path, data: dict[str, Any]) -> StudyDefinition:
     pruner, pruner_options = _named(data.get("pruner", "none"), _PRUNERS, "pruner")
     space = _space(data.get("space"), sampler)
     n_trials = _file_trials(sampler, _grid_size(space), data.get("n_trials"))
-    definition = StudyDefinition(name, description.strip(), path, variant, variant_overrides(variant, registry), games,
-                                 seeds, budget, objective, direction, sampler, sampler_seed, sampler_options, pruner,
-                                 pruner_options, space, n_trials)
+    definition = StudyDefinition(
+        name,
+        description.strip(),
+        path,
+        variant,
+        variant_overrides(variant, registry),
+        games,
+        seeds,
+        budget,
+        objective,
+        direction,
+        sampler,
+        sampler_seed,
+        sampler_options,
+        pruner,
+        pruner_options,
+        space,
+        n_trials,
+    )
     _check_configs(definition)
     _build(lambda: _make_sampler(definition, sampler_seed), "sampler")
     _build(lambda: _make_pruner(definition), "pruner")
@@ -321,8 +365,11 @@ def _suggest(name: str, choices: Any) -> str:
 
 
 def _seeds(value: Any) -> tuple[int, ...]:
-    if (not isinstance(value, list) or not value
-            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in value)):
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in value)
+    ):
         raise UsageError(f"'seeds' must be a non-empty list of non-negative integers such as [0, 1, 2], got {value!r}")
     return tuple(dict.fromkeys(value))
 
@@ -332,8 +379,10 @@ def parse_objective(objective: str, games: Sequence[str]) -> str:
     if objective.startswith(HNS_PREFIX):
         objective = HNS_PREFIX + resolve_game(objective.removeprefix(HNS_PREFIX))
     elif objective not in (MEAN_RETURN, *AGGREGATES):
-        raise UsageError(f"unknown objective '{objective}'{_suggest(objective, (MEAN_RETURN, *AGGREGATES))}; "
-                         f"choose {MEAN_RETURN}, hns:<game> or one of {', '.join(AGGREGATES)}")
+        raise UsageError(
+            f"unknown objective '{objective}'{_suggest(objective, (MEAN_RETURN, *AGGREGATES))}; "
+            f"choose {MEAN_RETURN}, hns:<game> or one of {', '.join(AGGREGATES)}"
+        )
     # Scoring alone decides which figures exist for a list of games; human-level scores (every HNS 1) reveal them all.
     probe = score_runs({game: [GAMES[game].human or 0.0] for game in games}, reps=1)
     if objective_value(probe, objective) is None:
@@ -371,8 +420,9 @@ def _named(value: Any, classes: Mapping[str, type], what: str) -> tuple[str, dic
 
 def _space(value: Any, sampler: str) -> tuple[Axis, ...]:
     if not isinstance(value, dict) or not value:
-        raise UsageError("the search space is empty; add a [space] table of dotted config keys, "
-                         "e.g. \"sampler.num_steps\" = [1, 3, 5]")
+        raise UsageError(
+            'the search space is empty; add a [space] table of dotted config keys, e.g. "sampler.num_steps" = [1, 3, 5]'
+        )
     return tuple(_axis(key, spec, sampler) for key, spec in value.items())
 
 
@@ -383,8 +433,10 @@ def _axis(key: str, spec: Any, sampler: str) -> Axis:
         if not spec:
             raise UsageError(f"space '{key}': the list of values is empty")
         if any(not isinstance(v, str | int | float) for v in spec):
-            raise UsageError(f"space '{key}': values must be strings, numbers or booleans; "
-                             "write shapes as strings such as \"16x8x8\"")
+            raise UsageError(
+                f"space '{key}': values must be strings, numbers or booleans; "
+                'write shapes as strings such as "16x8x8"'
+            )
         if len(set(map(repr, spec))) < len(spec):
             raise UsageError(f"space '{key}': a value is listed twice")
         return Axis(key, values=tuple(spec))
@@ -422,8 +474,10 @@ def _file_trials(sampler: str, size: int | None, n_trials: Any) -> int:
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise UsageError(f"'n_trials' must be a positive integer, got {n_trials!r}")
     if exhaustive and n_trials < size:
-        raise UsageError(f"the grid of {size} points is too large for n_trials = {n_trials}: it would never be "
-                         "finished; leave n_trials out, or use sampler 'random' for a sample of it")
+        raise UsageError(
+            f"the grid of {size} points is too large for n_trials = {n_trials}: it would never be "
+            "finished; leave n_trials out, or use sampler 'random' for a sample of it"
+        )
     if exhaustive and n_trials > size:
         raise UsageError(f"n_trials = {n_trials} exceeds the grid's {size} points, each run once; leave n_trials out")
     return n_trials
@@ -444,8 +498,11 @@ def _check_configs(definition: StudyDefinition) -> None:
     if definition.exhaustive:
         points = definition.points()
     else:
-        points = [{axis.key: value} for axis in definition.space
-                  for value in (axis.values if axis.values is not None else (axis.low, axis.high))]
+        points = [
+            {axis.key: value}
+            for axis in definition.space
+            for value in (axis.values if axis.values is not None else (axis.low, axis.high))
+        ]
     for point in points:
         try:
             resolve_config(definition.budget, {**definition.overrides, **point})
@@ -474,6 +531,7 @@ def _build(make: Callable[[], Any], what: str) -> None:
 
 # -- the storage ---------------------------------------------------------------------------------------------------
 
+
 def resolve_storage(url: str | None = None) -> str:
     """`--storage`, else optuna.db in the working directory, beside `ablate run`'s mlflow.db."""
     return url or f"sqlite:///{Path.cwd() / STORAGE_FILE}"
@@ -489,18 +547,25 @@ def open_storage(url: str, on_stale: Callable[[optuna.Study, FrozenTrial], None]
     try:
         sqlite = sqlalchemy.engine.make_url(url).get_backend_name() == "sqlite"
     except sqlalchemy.exc.ArgumentError:
-        raise UsageError(f"'{url}' is not a storage URL; give an SQLAlchemy URL such as sqlite:///optuna.db "
-                         "or postgresql://user:password@host/db") from None
+        raise UsageError(
+            f"'{url}' is not a storage URL; give an SQLAlchemy URL such as sqlite:///optuna.db "
+            "or postgresql://user:password@host/db"
+        ) from None
     # Long trials leave pooled server connections idle for hours; pre-ping replaces the ones a server dropped.
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if sqlite else {"pool_pre_ping": True}
-    heartbeat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
-                 "heartbeat_stale_trial_callback": on_stale} if on_stale else {}
+    heartbeat = (
+        {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S, "heartbeat_stale_trial_callback": on_stale}
+        if on_stale
+        else {}
+    )
     try:
         with schema_lock(url):
             storage = _rdb_storage(url, engine_kwargs=engine_kwargs, **heartbeat)
     except ImportError:
-        raise UsageError(f"no database driver for '{shown_storage(url)}'; install it, e.g. "
-                         "pip install 'psycopg[binary]' for postgresql://") from None
+        raise UsageError(
+            f"no database driver for '{shown_storage(url)}'; install it, e.g. "
+            "pip install 'psycopg[binary]' for postgresql://"
+        ) from None
     except sqlalchemy.exc.SQLAlchemyError as err:
         raise UsageError(f"cannot open Optuna storage '{shown_storage(url)}': {str(err).splitlines()[0]}") from None
     if sqlite:
@@ -539,8 +604,13 @@ def _lock_on_begin(engine: sqlalchemy.Engine) -> None:
 
 
 def _create_or_join(definition: StudyDefinition, storage: RDBStorage, url: str) -> optuna.Study:
-    study = retry_locked(optuna.create_study, study_name=definition.name, storage=storage,
-                         direction=definition.direction, load_if_exists=True)
+    study = retry_locked(
+        optuna.create_study,
+        study_name=definition.name,
+        storage=storage,
+        direction=definition.direction,
+        load_if_exists=True,
+    )
     settings = json.dumps(definition.settings(), sort_keys=True)
     stored = study.user_attrs.get(ATTR_SETTINGS)
     if stored is None:
@@ -548,12 +618,18 @@ def _create_or_join(definition: StudyDefinition, storage: RDBStorage, url: str) 
         study.set_metric_names([definition.objective])
     elif stored != settings:
         theirs, ours = json.loads(stored), json.loads(settings)
-        differ = [f"{key} {theirs.get(key)} there, {ours[key]} here" for key in ours
-                  if theirs.get(key) != ours[key] and key != "base_config_hash"] or [
+        differ = [
+            f"{key} {theirs.get(key)} there, {ours[key]} here"
+            for key in ours
+            if theirs.get(key) != ours[key] and key != "base_config_hash"
+        ] or [
             f"the config of variant {definition.variant} at budget {definition.budget} has changed since: config "
-            f"hash {theirs.get('base_config_hash')} there, {ours['base_config_hash']} here"]
-        raise UsageError(f"study '{definition.name}' in {shown_storage(url)} was created with other settings "
-                         f"({'; '.join(differ)}); run it with the same options, or use another --storage")
+            f"hash {theirs.get('base_config_hash')} there, {ours['base_config_hash']} here"
+        ]
+        raise UsageError(
+            f"study '{definition.name}' in {shown_storage(url)} was created with other settings "
+            f"({'; '.join(differ)}); run it with the same options, or use another --storage"
+        )
     study.set_user_attr(ATTR_N_TRIALS, definition.n_trials)
     return study
 
@@ -562,18 +638,22 @@ def _load(name: str, url: str) -> tuple[optuna.Study, RDBStorage]:
     """An existing study, for reading; never creates a storage file."""
     parsed = sqlalchemy.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
-        raise UsageError(f"no Optuna storage at {parsed.database}; start the study with `ablate study run {name}`, "
-                         "or give --storage")
+        raise UsageError(
+            f"no Optuna storage at {parsed.database}; start the study with `ablate study run {name}`, or give --storage"
+        )
     storage = open_storage(url)
     try:
         return optuna.load_study(study_name=name, storage=storage), storage
     except KeyError:
         names = optuna.get_all_study_names(storage)
-        raise UsageError(f"no study '{name}' in {shown_storage(url)}{_suggest(name, names)}; "
-                         f"it holds: {', '.join(names) or 'no study yet'}") from None
+        raise UsageError(
+            f"no study '{name}' in {shown_storage(url)}{_suggest(name, names)}; "
+            f"it holds: {', '.join(names) or 'no study yet'}"
+        ) from None
 
 
 # -- one trial -----------------------------------------------------------------------------------------------------
+
 
 def _counted(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The trials that count toward n_trials: all but skipped duplicates and those replaced by a retry."""
@@ -595,11 +675,12 @@ def silences(study: optuna.Study) -> dict[int, float]:
         return {}
     with storage.scoped_session() as session:
         now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
-        rows = (session.query(models.TrialModel.number, models.TrialHeartbeatModel.heartbeat)
-                .join(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
-                .filter(models.TrialModel.study_id == study._study_id,
-                        models.TrialModel.state == TrialState.RUNNING)
-                .all())
+        rows = (
+            session.query(models.TrialModel.number, models.TrialHeartbeatModel.heartbeat)
+            .join(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
+            .filter(models.TrialModel.study_id == study._study_id, models.TrialModel.state == TrialState.RUNNING)
+            .all()
+        )
     return {number: (now - beat).total_seconds() for number, beat in rows}
 
 
@@ -666,10 +747,20 @@ class _Objective:
             raise TrialFailed(str(err)) from None
         run_id, resumed = self._open_run(trial, config, params)
         try:
-            outcomes = run_children(self.tracker, run_id, variant=d.variant, overrides=overrides, games=d.games,
-                                    seeds=d.seeds, budget=d.budget, out_root=self.out_root / run_id, resume=resumed,
-                                    device=self.device, on_epoch=partial(self._epoch, trial, config),
-                                    on_progress=partial(self._progress, trial))
+            outcomes = run_children(
+                self.tracker,
+                run_id,
+                variant=d.variant,
+                overrides=overrides,
+                games=d.games,
+                seeds=d.seeds,
+                budget=d.budget,
+                out_root=self.out_root / run_id,
+                resume=resumed,
+                device=self.device,
+                on_epoch=partial(self._epoch, trial, config),
+                on_progress=partial(self._progress, trial),
+            )
             return self._score(trial, run_id, list(outcomes.values()))
         except TrialFailed:
             raise  # recorded by _score
@@ -703,10 +794,14 @@ class _Objective:
             retry_locked(self.tracker.client.update_run, previous, name=name)
             retry_locked(self.tracker.client.set_tag, previous, TAG_TRIAL, str(trial.number))
             return previous, True
-        tags = {TAG_STUDY: d.name, TAG_TRIAL: str(trial.number),
-                **{TAG_OVERRIDE + key: str(value) for key, value in params.items()}}
-        run_id = open_parent(self.tracker, d.variant, config, d.games, d.seeds, d.budget, kind="trial", name=name,
-                             extra_tags=tags)
+        tags = {
+            TAG_STUDY: d.name,
+            TAG_TRIAL: str(trial.number),
+            **{TAG_OVERRIDE + key: str(value) for key, value in params.items()},
+        }
+        run_id = open_parent(
+            self.tracker, d.variant, config, d.games, d.seeds, d.budget, kind="trial", name=name, extra_tags=tags
+        )
         trial.set_user_attr(ATTR_RUN_ID, run_id)
         return run_id, False
 
@@ -735,8 +830,11 @@ class _Objective:
         failed = [outcome for outcome in outcomes if outcome.status == "FAILED"]
         value = objective_value(report, d.objective) if report is not None and not failed else None
         if failed or value is None or not math.isfinite(value):
-            error = ("; ".join(f"{o.job.name}: {o.error}" for o in failed) if failed
-                     else f"objective {d.objective} is {value} on these results")
+            error = (
+                "; ".join(f"{o.job.name}: {o.error}" for o in failed)
+                if failed
+                else f"objective {d.objective} is {value} on these results"
+            )
             trial.set_user_attr(ATTR_ERROR, error)
             _end_runs(self.tracker, run_id, "FAILED", TrialState.FAIL, error)
             raise TrialFailed(error)
@@ -746,6 +844,7 @@ class _Objective:
 
 
 # -- workers -------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _WorkerSetup:
@@ -769,8 +868,9 @@ def _worker_seed(definition: StudyDefinition, index: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
-def _on_stale(tracker: Tracker, retry: RetryHeartbeatStaleTrialCallback, study: optuna.Study,
-              trial: FrozenTrial) -> None:
+def _on_stale(
+    tracker: Tracker, retry: RetryHeartbeatStaleTrialCallback, study: optuna.Study, trial: FrozenTrial
+) -> None:
     """A trial whose worker died: its MLflow runs end FAILED, and the trial is queued to continue them."""
     run_id = trial.user_attrs.get(ATTR_RUN_ID)
     if run_id:
@@ -784,8 +884,12 @@ def _work(setup: _WorkerSetup) -> None:
     d = setup.definition
     retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES, inherit_intermediate_values=True)
     storage = open_storage(setup.storage, on_stale=partial(_on_stale, setup.tracker, retry))
-    study = optuna.load_study(study_name=d.name, storage=storage,
-                              sampler=_make_sampler(d, _worker_seed(d, setup.index)), pruner=_make_pruner(d))
+    study = optuna.load_study(
+        study_name=d.name,
+        storage=storage,
+        sampler=_make_sampler(d, _worker_seed(d, setup.index)),
+        pruner=_make_pruner(d),
+    )
     objective = _Objective(d, setup.tracker, setup.device, setup.out_root, retry)
     while retry_locked(_has_work, study, d):
         retry_locked(study.optimize, objective, n_trials=1, catch=(TrialFailed,))
@@ -812,9 +916,14 @@ def _run_workers(setup: _WorkerSetup, workers: int) -> int:
     context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and DB connections
     devices = device_pool(setup.device)
     threads = max(1, (os.cpu_count() or 1) // workers)
-    processes = [context.Process(target=_worker_process, name=f"{setup.definition.name}-worker{i}",
-                                 args=(replace(setup, index=i, device=devices[i % len(devices)], threads=threads),))
-                 for i in range(workers)]
+    processes = [
+        context.Process(
+            target=_worker_process,
+            name=f"{setup.definition.name}-worker{i}",
+            args=(replace(setup, index=i, device=devices[i % len(devices)], threads=threads),),
+        )
+        for i in range(workers)
+    ]
     with stop_signals_ignored():  # Ctrl-C reaches only this process, which then stops each worker once
         for process in processes:
             process.start()
@@ -842,6 +951,7 @@ def _stop(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
 
 # -- status --------------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class TrialRow:
     number: int
@@ -867,16 +977,26 @@ class StudyStatus:
 
 def _snapshot(study: optuna.Study, url: str) -> StudyStatus:
     trials = study.get_trials(deepcopy=False)
-    retried_as = {RetryHeartbeatStaleTrialCallback.retry_history(t)[-1]: t.number for t in trials
-                  if RetryHeartbeatStaleTrialCallback.retry_history(t)}
+    retried_as = {
+        RetryHeartbeatStaleTrialCallback.retry_history(t)[-1]: t.number
+        for t in trials
+        if RetryHeartbeatStaleTrialCallback.retry_history(t)
+    }
     silent = silences(study)
     rows = {t.number: _row(t, retried_as.get(t.number), silent.get(t.number)) for t in trials}
     settings = json.loads(study.user_attrs.get(ATTR_SETTINGS, "{}"))
     done = sum(t.state.is_finished() for t in _counted(trials))
     best = rows[study.best_trial.number] if any(t.state == TrialState.COMPLETE for t in trials) else None
-    return StudyStatus(study.study_name, shown_storage(url), settings.get("objective", "?"),
-                       study.direction.name.lower(), study.user_attrs.get(ATTR_N_TRIALS), done, list(rows.values()),
-                       best)
+    return StudyStatus(
+        study.study_name,
+        shown_storage(url),
+        settings.get("objective", "?"),
+        study.direction.name.lower(),
+        study.user_attrs.get(ATTR_N_TRIALS),
+        done,
+        list(rows.values()),
+        best,
+    )
 
 
 def _row(trial: FrozenTrial, retried_as: int | None, silent: float | None) -> TrialRow:
@@ -885,8 +1005,9 @@ def _row(trial: FrozenTrial, retried_as: int | None, silent: float | None) -> Tr
     end = trial.datetime_complete or (datetime.now() if trial.state == TrialState.RUNNING else None)
     duration = (end - trial.datetime_start).total_seconds() if end and trial.datetime_start else None
     if retried_as is not None:
-        note = f"retried as trial {retried_as}" + (f" ({attrs[ATTR_ERROR]})" if ATTR_ERROR in attrs else
-                                                   " (its worker stopped)")
+        note = f"retried as trial {retried_as}" + (
+            f" ({attrs[ATTR_ERROR]})" if ATTR_ERROR in attrs else " (its worker stopped)"
+        )
     elif state == "SKIPPED":
         note = attrs[ATTR_SKIPPED]
     elif trial.state == TrialState.FAIL:
@@ -935,6 +1056,7 @@ def _watching(study: optuna.Study, url: str, on_progress: Callable[[StudyStatus]
 
 # -- the study's MLflow run ----------------------------------------------------------------------------------------
 
+
 def _open_study_run(tracker: Tracker, study: optuna.Study, definition: StudyDefinition, url: str) -> str:
     """The study's own run (found again when the study is joined), holding its definition; RUNNING while it runs."""
     tags = {TAG_KIND: "study", TAG_STUDY: definition.name, TAG_STORAGE: shown_storage(url)}
@@ -944,23 +1066,33 @@ def _open_study_run(tracker: Tracker, study: optuna.Study, definition: StudyDefi
         run_id = previous[0].info.run_id
     else:
         run_id = tracker.start_run(definition.name, tags)
-    document = {"name": definition.name, "description": definition.description, "n_trials": definition.n_trials,
-                "grid_size": definition.grid_size, **definition.settings()}
+    document = {
+        "name": definition.name,
+        "description": definition.description,
+        "n_trials": definition.n_trials,
+        "grid_size": definition.grid_size,
+        **definition.settings(),
+    }
     retry_locked(tracker.client.log_dict, run_id, document, DEFINITION_JSON)
     study.set_user_attr(ATTR_RUN_ID, run_id)
     return run_id
 
 
-def _close_study_run(tracker: Tracker, run_id: str, study: optuna.Study, definition: StudyDefinition,
-                     status: Status) -> None:
+def _close_study_run(
+    tracker: Tracker, run_id: str, study: optuna.Study, definition: StudyDefinition, status: Status
+) -> None:
     """Record the best trial so far and the objective against each swept parameter, then end the run."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if complete:
         best = study.best_trial
-        tracker.log_metrics(run_id, {"best/objective": best.value, "trials/complete": len(complete)},
-                            step=len(complete))
-        tags = {"optuna.best_trial": str(best.number), "optuna.best_run_id": best.user_attrs.get(ATTR_RUN_ID, ""),
-                **{f"optuna.best.{key}": str(value) for key, value in best.params.items()}}
+        tracker.log_metrics(
+            run_id, {"best/objective": best.value, "trials/complete": len(complete)}, step=len(complete)
+        )
+        tags = {
+            "optuna.best_trial": str(best.number),
+            "optuna.best_run_id": best.user_attrs.get(ATTR_RUN_ID, ""),
+            **{f"optuna.best.{key}": str(value) for key, value in best.params.items()},
+        }
         retry_locked(tracker.client.log_batch, run_id, tags=[RunTag(key, value) for key, value in tags.items()])
         retry_locked(tracker.client.log_figure, run_id, objective_figure(definition, complete, best), PLOT_PNG)
     tracker.end_run(run_id, status)
@@ -971,8 +1103,9 @@ def objective_figure(definition: StudyDefinition, trials: Sequence[FrozenTrial],
     figure = Figure(figsize=(4.5 * len(definition.space), 4))  # a bare Figure renders with Agg, no pyplot state
     for ax, axis in zip(figure.subplots(1, len(definition.space), squeeze=False)[0], definition.space, strict=True):
         ax.scatter([_position(axis, t.params[axis.key]) for t in trials], [t.value for t in trials], alpha=0.7)
-        ax.scatter([_position(axis, best.params[axis.key])], [best.value], color="black", marker="*", s=150,
-                   label="best")
+        ax.scatter(
+            [_position(axis, best.params[axis.key])], [best.value], color="black", marker="*", s=150, label="best"
+        )
         if axis.values is not None:
             ax.set_xticks(range(len(axis.values)), [str(v) for v in axis.values], rotation=30)
         elif axis.log:
@@ -991,6 +1124,7 @@ def _position(axis: Axis, value: Any) -> Any:
 
 
 # -- `ablate study run` --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class StudyRequest:
@@ -1031,8 +1165,9 @@ def run_study(request: StudyRequest, on_progress: Callable[[StudyStatus], None] 
     """`ablate study run`: create or join the study and run trials in K workers until none is left to start."""
     if request.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {request.workers}")
-    definition = load_study(request.name, budget=request.budget, games=request.games, objective=request.objective,
-                            n_trials=request.n_trials)
+    definition = load_study(
+        request.name, budget=request.budget, games=request.games, objective=request.objective, n_trials=request.n_trials
+    )
     resolve_device(request.device)
     url = resolve_storage(request.storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the live view replaces Optuna's log lines
@@ -1083,8 +1218,10 @@ def serve_dashboard(name: str, storage: str | None, port: int | None, on_ready: 
     try:
         from optuna_dashboard import run_server  # optional: only this command needs it
     except ImportError:
-        raise UsageError("optuna-dashboard is not installed; install it with: pip install 'ablate[dashboard]' "
-                         "(or pip install optuna-dashboard)") from None
+        raise UsageError(
+            "optuna-dashboard is not installed; install it with: pip install 'ablate[dashboard]' "
+            "(or pip install optuna-dashboard)"
+        ) from None
     url = resolve_storage(storage)
     study, rdb = _load(name, url)
     port = port or free_port()

@@ -97,8 +97,10 @@ def check_tracking_uri(uri: str) -> None:
     """Refuse, in seconds and in one line, a store MLflow would retry for minutes or fail on with a traceback."""
     scheme = uri.partition("://")[0].split("+")[0] if "://" in uri else ""
     if scheme not in _SERVER_SCHEMES + _DATABASE_SCHEMES:
-        raise UsageError(f"--tracking-uri '{uri}' is not a database or tracking-server URI; give e.g. "
-                         "sqlite:///mlflow.db, postgresql://user@host/db or http://host:5000")
+        raise UsageError(
+            f"--tracking-uri '{uri}' is not a database or tracking-server URI; give e.g. "
+            "sqlite:///mlflow.db, postgresql://user@host/db or http://host:5000"
+        )
     if scheme in _SERVER_SCHEMES:
         try:
             with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_REACH_TIMEOUT_S):
@@ -107,28 +109,34 @@ def check_tracking_uri(uri: str) -> None:
             pass  # it answers; a proxy in front of it may not know /health
         except (OSError, ValueError) as err:
             reason = getattr(err, "reason", err)
-            raise UsageError(f"--tracking-uri {uri}: no tracking server answers there ({reason}); start one with "
-                             "`mlflow server` or check the address") from None
+            raise UsageError(
+                f"--tracking-uri {uri}: no tracking server answers there ({reason}); start one with "
+                "`mlflow server` or check the address"
+            ) from None
         return
     path = sqlite_path(uri)
     if scheme != "sqlite" or path is None:
         return
     if path.is_dir():
-        raise UsageError(f"--tracking-uri {uri} names a directory; name a database file in it, e.g. "
-                         f"sqlite:///{path / 'mlflow.db'}")
+        raise UsageError(
+            f"--tracking-uri {uri} names a directory; name a database file in it, e.g. sqlite:///{path / 'mlflow.db'}"
+        )
     if path.exists():
         with open(path, "rb") as f:
             header = f.read(16)
         if header and header != b"SQLite format 3\0":
-            raise UsageError(f"--tracking-uri {uri}: {path} is not an SQLite database; name a new file or an "
-                             "MLflow store")
+            raise UsageError(
+                f"--tracking-uri {uri}: {path} is not an SQLite database; name a new file or an MLflow store"
+            )
         writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     else:
         existing = next(p for p in (path.parent, *path.parents) if p.exists())
         writable = existing.is_dir() and os.access(existing, os.W_OK)
     if not writable:
-        raise UsageError(f"--tracking-uri {uri}: {path} cannot be written here (read-only or no permission); "
-                         "name a writable location")
+        raise UsageError(
+            f"--tracking-uri {uri}: {path} cannot be written here (read-only or no permission); "
+            "name a writable location"
+        )
 
 
 def retry_locked(call: Callable[..., T], *args, **kwargs) -> T:
@@ -151,22 +159,41 @@ def retry_locked(call: Callable[..., T], *args, **kwargs) -> T:
 def git_commit() -> str | None:
     """The commit of the checkout `ablate` runs from, or None outside a git checkout."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(ablate.__file__).parent, capture_output=True,
-                             text=True, timeout=10, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(ablate.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
 
 
-def parent_tags(kind: Kind, variant: str, games: list[str], seeds: list[int], budget: str,
-                config_hash: str) -> dict[str, str]:
-    return {TAG_KIND: kind, TAG_VARIANT: variant, TAG_GAMES: ",".join(games), TAG_SEEDS: ",".join(map(str, seeds)),
-            TAG_BUDGET: budget, TAG_CONFIG_HASH: config_hash}
+def parent_tags(
+    kind: Kind, variant: str, games: list[str], seeds: list[int], budget: str, config_hash: str
+) -> dict[str, str]:
+    return {
+        TAG_KIND: kind,
+        TAG_VARIANT: variant,
+        TAG_GAMES: ",".join(games),
+        TAG_SEEDS: ",".join(map(str, seeds)),
+        TAG_BUDGET: budget,
+        TAG_CONFIG_HASH: config_hash,
+    }
 
 
 def job_tags(variant: str, game: str, seed: int, budget: str, config_hash: str) -> dict[str, str]:
-    return {TAG_KIND: "job", TAG_VARIANT: variant, TAG_GAME: game, TAG_SEED: str(seed), TAG_BUDGET: budget,
-            TAG_CONFIG_HASH: config_hash}
+    return {
+        TAG_KIND: "job",
+        TAG_VARIANT: variant,
+        TAG_GAME: game,
+        TAG_SEED: str(seed),
+        TAG_BUDGET: budget,
+        TAG_CONFIG_HASH: config_hash,
+    }
 
 
 def owner_tags() -> dict[str, str]:
@@ -219,16 +246,18 @@ class Tracker:
             except MlflowException as err:
                 raise UsageError(f"cannot open tracking store '{uri}': {str(err).splitlines()[0]}") from None
         if found.lifecycle_stage == "deleted":
-            raise UsageError(f"experiment '{experiment}' was deleted; restore it in the MLflow UI "
-                             "or choose another --experiment")
+            raise UsageError(
+                f"experiment '{experiment}' was deleted; restore it in the MLflow UI or choose another --experiment"
+            )
         return cls(uri, found.experiment_id)
 
     @property
     def client(self) -> MlflowClient:
         return MlflowClient(self.uri)  # cheap: MLflow caches the store per URI
 
-    def start_run(self, name: str, tags: Mapping[str, str], *, config: Config | None = None,
-                  parent_run_id: str | None = None) -> str:
+    def start_run(
+        self, name: str, tags: Mapping[str, str], *, config: Config | None = None, parent_run_id: str | None = None
+    ) -> str:
         """A RUNNING run with the common tags, and the resolved config as params."""
         tags = {**tags, TAG_VERSION: ablate.__version__}
         commit = git_commit()
@@ -247,8 +276,9 @@ class Tracker:
         if parent_run_id:
             tags = {**tags, MLFLOW_PARENT_RUN_ID: parent_run_id}
         query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
-        return list(retry_locked(self.client.search_runs, [self.experiment_id], query,
-                                 order_by=["attributes.start_time DESC"]))
+        return list(
+            retry_locked(self.client.search_runs, [self.experiment_id], query, order_by=["attributes.start_time DESC"])
+        )
 
     def reopen(self, run: Run) -> None:
         """Mark an ended run RUNNING again, to continue it (resume) instead of starting a duplicate."""
@@ -263,9 +293,17 @@ class Tracker:
     def orphaned_runs(self) -> list[Run]:
         """RUNNING runs of this experiment whose owner process is gone (killed outright, or its machine lost)."""
         running = retry_locked(self.client.search_runs, [self.experiment_id], "attributes.status = 'RUNNING'")
-        return [run for run in running if TAG_OWNER_PID in run.data.tags and owner_alive(
-            run.data.tags.get(TAG_OWNER_HOST, ""), run.data.tags[TAG_OWNER_PID],
-            run.data.tags.get(TAG_OWNER_STARTED, "")) is False]
+        return [
+            run
+            for run in running
+            if TAG_OWNER_PID in run.data.tags
+            and owner_alive(
+                run.data.tags.get(TAG_OWNER_HOST, ""),
+                run.data.tags[TAG_OWNER_PID],
+                run.data.tags.get(TAG_OWNER_STARTED, ""),
+            )
+            is False
+        ]
 
     def end_run(self, run_id: str, status: Status, error: str | None = None) -> None:
         if error:
@@ -304,8 +342,11 @@ class Tracker:
         """A parent run's aggregates over its finished children, and the whole report as JSON."""
         metrics = {FINAL_MEAN_RETURN: report.mean_return}
         for name, interval in report.aggregates.items():
-            metrics |= {f"hns/{name}": interval.value, f"hns/{name}_ci_low": interval.ci_low,
-                        f"hns/{name}_ci_high": interval.ci_high}
+            metrics |= {
+                f"hns/{name}": interval.value,
+                f"hns/{name}_ci_low": interval.ci_low,
+                f"hns/{name}_ci_high": interval.ci_high,
+            }
         self.log_metrics(run_id, metrics, step=0)
         retry_locked(self.client.log_dict, run_id, report.to_dict(), SCORES_JSON)
 
@@ -324,8 +365,13 @@ def _plot_learning_curve(history: list[Metric], result: RunResult, path: Path) -
     figure = Figure(figsize=(6, 4))  # a bare Figure renders with Agg; no pyplot state, safe in any process
     ax = figure.subplots()
     ax.plot(steps, [latest[s] for s in steps], marker="o", label="evaluation during training")
-    ax.scatter([result.env_steps], [result.mean_return], color="black", zorder=3,
-               label=f"final: {result.mean_return:.3g} over {len(result.eval_returns)} episodes")
+    ax.scatter(
+        [result.env_steps],
+        [result.mean_return],
+        color="black",
+        zorder=3,
+        label=f"final: {result.mean_return:.3g} over {len(result.eval_returns)} episodes",
+    )
     for (label, value), style in zip(references(result.game).items(), ("--", ":", "-."), strict=False):
         ax.axhline(value, color="grey", linestyle=style, linewidth=1, label=f"{label} {value:,.3g}")
     ax.set(xlabel="environment steps", ylabel="mean return", title=f"{result.game}, seed {result.seed}")
@@ -351,8 +397,18 @@ def serve_ui(uri: str | None, port: int | None, on_ready: Callable[[str], None])
         on_ready(uri)
         return 0
     port = port or free_port()
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     # MLflow's GenAI job runner (a pool of worker processes) serves nothing `ablate` records.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     # Its own session: MLflow starts a server process of its own, and stopping must reach that one too.

@@ -78,15 +78,17 @@ def _read(path: Path) -> Variant:
         raise UsageError(f"{path}: malformed TOML: {err}") from None
     for key in data:
         if key not in _FILE_KEYS:
-            raise UsageError(f"{path}: unknown field '{key}'{_suggest(key, _FILE_KEYS)}; "
-                             f"a variant has {', '.join(_FILE_KEYS)}")
+            raise UsageError(
+                f"{path}: unknown field '{key}'{_suggest(key, _FILE_KEYS)}; a variant has {', '.join(_FILE_KEYS)}"
+            )
     description, overrides = data.get("description"), data.get("overrides", {})
     extends = data.get("extends", None if name == ROOT_VARIANT else ROOT_VARIANT)
     if not isinstance(description, str) or not description.strip():
         raise UsageError(f"{path}: 'description' must be a non-empty string saying what changes and why")
     if not isinstance(overrides, dict):
-        raise UsageError(f"{path}: 'overrides' must be a table of dotted config keys, e.g. "
-                         "\"world_model.clamp\" = false")
+        raise UsageError(
+            f"{path}: 'overrides' must be a table of dotted config keys, e.g. \"world_model.clamp\" = false"
+        )
     if extends is not None and not isinstance(extends, str):
         raise UsageError(f"{path}: 'extends' must be the name of another variant")
     return Variant(name, description.strip(), extends, overrides, path)
@@ -115,8 +117,9 @@ def _suggest(name: str, choices: Any) -> str:
 
 
 def _unknown(name: str, registry: Mapping[str, Variant], where: str = "") -> UsageError:
-    return UsageError(f"{where}unknown variant '{name}'{_suggest(name, registry)}; "
-                      f"available: {', '.join(sorted(registry))}")
+    return UsageError(
+        f"{where}unknown variant '{name}'{_suggest(name, registry)}; available: {', '.join(sorted(registry))}"
+    )
 
 
 def get_variant(name: str, registry: Mapping[str, Variant]) -> Variant:

@@ -91,8 +91,10 @@ def main() -> None:
             result = trainer.run()
         finally:
             trainer.env.close()
-    print(f"final: mean return {result.mean_return:+.3f} over {len(result.eval_returns)} episodes "
-          f"({args.reward} rewards, seed {args.seed}, {result.wall_s:.0f} s)")
+    print(
+        f"final: mean return {result.mean_return:+.3f} over {len(result.eval_returns)} episodes "
+        f"({args.reward} rewards, seed {args.seed}, {result.wall_s:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -100,8 +100,9 @@ def prediction_figures(
         "next_acc": float(np.mean([right(p, t).mean() for t, p in one_step.items()])),
         "end_acc": float(right(one_step[last], last).mean()),
         "rollout3_acc": float(right(predicted, last).mean()),
-        "error/copy": ((one_step[last] - z[:, last]).pow(2).mean() / (z[:, last - 1] - z[:, last]).pow(2).mean())
-        .item(),
+        "error/copy": (
+            (one_step[last] - z[:, last]).pow(2).mean() / (z[:, last - 1] - z[:, last]).pow(2).mean()
+        ).item(),
         "latent_std": z.flatten(0, 1).flatten(1).std(0).mean().item(),
     }
 
@@ -141,7 +142,8 @@ def main() -> None:
             if step % args.every == 0 or step == args.steps:
                 figures = prediction_figures(world_model, sampler, held_out, n)
                 print(
-                    f"step {step:5d}  " + "  ".join(f"{k} {v:.3g}" for k, v in figures.items())
+                    f"step {step:5d}  "
+                    + "  ".join(f"{k} {v:.3g}" for k, v in figures.items())
                     + f"  ({time.perf_counter() - started:.0f} s)",
                     flush=True,
                 )

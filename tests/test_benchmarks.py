@@ -20,8 +20,9 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
     ],
 )
 def test_catch_benchmark_runs(script: str, args: list[str], last_line: str) -> None:
-    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
-                          timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1].startswith(last_line)
 
@@ -32,8 +33,9 @@ def test_catch_diagnosis_reads_a_run(tmp_path: Path) -> None:
 
     train(resolve_config("test", {}), "catch", 0, tmp_path / "run", device="cpu", progress=False)
     args = [str(tmp_path / "run"), "--episodes", "4", "--sequences", "8"]
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "catch_diagnosis.py"), *args], capture_output=True,
-                          text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "catch_diagnosis.py"), *args], capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("footprint: latent RMS")
@@ -41,7 +43,11 @@ def test_catch_diagnosis_reads_a_run(tmp_path: Path) -> None:
 
 
 def test_catch_diagnosis_refuses_a_directory_without_a_run(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "catch_diagnosis.py"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "catch_diagnosis.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "holds no checkpoint.pt" in done.stderr

@@ -192,8 +192,9 @@ def test_a_reduced_budget_says_its_scores_are_not_the_papers_protocol() -> None:
 
     assert budget_caveat(resolve_config("atari100k")) is None
     caveat = budget_caveat(resolve_config("test"))
-    assert caveat == ("not the papers' protocol: 120 environment steps instead of 100,000 "
-                      "and episodes capped at 50 steps")
+    assert caveat == (
+        "not the papers' protocol: 120 environment steps instead of 100,000 and episodes capped at 50 steps"
+    )
     line = result_line("Pong", -20.0, 3, 0.02, caveat)
     assert line.startswith("Pong: mean return -20.00 over 3 episodes (random -20.7, human +14.6, DIAMOND +20.4")
     assert line.endswith(f"; HNS 0.020 [{caveat}]")

@@ -26,8 +26,9 @@ with trainer_lock(job_dir):
 
 
 def _holder(job_dir: Path, seconds: float) -> subprocess.Popen[str]:
-    process = subprocess.Popen([sys.executable, "-c", _HOLD, str(job_dir), str(seconds)], stdout=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(job_dir), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None and process.stdout.readline() == "held\n"
     return process
 

@@ -105,7 +105,7 @@ def test_karras_schedule_and_sampler_steps():
     sigmas = karras_sigmas(cfg, torch.device("cpu"))
     assert sigmas.tolist()[0] == pytest.approx(5.0) and sigmas.tolist()[-2] == pytest.approx(2e-3)
     assert sigmas[-1] == 0 and len(sigmas) == 4
-    mid = ((5.0 ** (1 / 7) + 0.5 * (2e-3 ** (1 / 7) - 5.0 ** (1 / 7))) ** 7)
+    mid = (5.0 ** (1 / 7) + 0.5 * (2e-3 ** (1 / 7) - 5.0 ** (1 / 7))) ** 7
     assert sigmas[1].item() == pytest.approx(mid, rel=1e-5)
 
 
@@ -168,8 +168,9 @@ def test_churned_sampler_calls_the_denoiser_at_the_scheduled_sigma():
 
 def _gradients_into_frames(stop_gradient: str) -> tuple[float, float]:
     """Gradient reaching the conditioning frame and the target frame through the encoder."""
-    cfg = config(**{"world_model.stop_gradient": stop_gradient, "world_model.num_conditioning": 1,
-                    "world_model.unroll_steps": 1})
+    cfg = config(
+        **{"world_model.stop_gradient": stop_gradient, "world_model.num_conditioning": 1, "world_model.unroll_steps": 1}
+    )
     torch.manual_seed(0)
     wm = WorldModel(cfg, A)
     torch.nn.init.normal_(wm.denoiser.inner.conv_out.weight, std=0.1)  # zero-init would hide gradients
@@ -292,8 +293,9 @@ def test_reward_end_model_outputs_and_loss():
     model = RewardEndModel(cfg, A)
     z = torch.randn(2, 5, 16, 8, 8)
     rewards = torch.tensor([[0.0, 5.0, -2.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
-    loss, metrics = model.loss(z, torch.zeros(2, 4, dtype=torch.long), rewards, torch.zeros(2, 4),
-                               torch.ones(2, 4, dtype=torch.bool))
+    loss, metrics = model.loss(
+        z, torch.zeros(2, 4, dtype=torch.long), rewards, torch.zeros(2, 4), torch.ones(2, 4, dtype=torch.bool)
+    )
     assert loss.ndim == 0 and torch.isfinite(loss)
     assert metrics["replay/reward_rate"].item() == pytest.approx(3 / 8)
     reward, nonzero, end, _ = model.sample(z[:, 0], torch.zeros(2, dtype=torch.long), z[:, 1], None)
@@ -341,9 +343,14 @@ def test_actor_critic_shapes_and_loss():
     assert logits.shape == (2, A) and value.shape == (2,) and hidden[0].shape == (2, cfg.actor_critic.lstm_dim)
     action, _ = ac.act(torch.randn(5, 16, 8, 8), ac.initial_state(5, torch.device("cpu")), epsilon=1.0)
     assert action.shape == (5,) and ((action >= 0) & (action < A)).all()
-    traj = Trajectory(log_probs=torch.randn(2, 4, requires_grad=True), entropies=torch.rand(2, 4),
-                      values=torch.randn(2, 5, requires_grad=True), rewards=torch.zeros(2, 4), ends=torch.zeros(2, 4),
-                      reward_rates=torch.zeros(2, 4))
+    traj = Trajectory(
+        log_probs=torch.randn(2, 4, requires_grad=True),
+        entropies=torch.rand(2, 4),
+        values=torch.randn(2, 5, requires_grad=True),
+        rewards=torch.zeros(2, 4),
+        ends=torch.zeros(2, 4),
+        reward_rates=torch.zeros(2, 4),
+    )
     loss, metrics = actor_critic_loss(traj, cfg.actor_critic)
     loss.backward()
     assert traj.log_probs.grad is not None and "actor_critic/entropy" in metrics
@@ -578,8 +585,14 @@ def test_actor_critic_learns_an_imagined_contextual_bandit():
         values.append(ac(z, hidden)[1])
         ends = torch.zeros(16, horizon)
         ends[:, -1] = 1
-        traj = Trajectory(torch.stack(log_probs, 1), torch.stack(entropies, 1), torch.stack(values, 1),
-                          torch.stack(rewards, 1), ends, ends)
+        traj = Trajectory(
+            torch.stack(log_probs, 1),
+            torch.stack(entropies, 1),
+            torch.stack(values, 1),
+            torch.stack(rewards, 1),
+            ends,
+            ends,
+        )
         loss, _ = actor_critic_loss(traj, cfg.actor_critic)
         optimiser.zero_grad()
         loss.backward()
@@ -633,8 +646,14 @@ def test_separate_autoencoder_trains_the_encoder_by_reconstruction_only(tmp_path
 
 @pytest.mark.parametrize("feed_forward_grad", [True, False])
 def test_a_switched_in_prediction_carries_its_gradient_forward_unless_detached(feed_forward_grad):
-    cfg = config(**{"world_model.switch_prob": 1.0, "world_model.unroll_steps": 2, "world_model.num_conditioning": 1,
-                    "world_model.feed_forward_grad": feed_forward_grad})
+    cfg = config(
+        **{
+            "world_model.switch_prob": 1.0,
+            "world_model.unroll_steps": 2,
+            "world_model.num_conditioning": 1,
+            "world_model.feed_forward_grad": feed_forward_grad,
+        }
+    )
     torch.manual_seed(0)
     wm = WorldModel(cfg, A)
     torch.nn.init.normal_(wm.denoiser.inner.conv_out.weight, std=0.1)  # zero-init would hide gradients

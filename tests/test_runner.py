@@ -55,8 +55,9 @@ def runs_of(uri: str, kind: str) -> list[Run]:
 def fake_train(fail_seeds: tuple[int, ...] = ()):
     """A trainer with the real contract that takes no time: three epochs, then a result; seeds in `fail_seeds` fail."""
 
-    def train(config, game, seed, out_dir, *, device="auto", resume=False, callback=None, progress=True,
-              on_work=None) -> RunResult:
+    def train(
+        config, game, seed, out_dir, *, device="auto", resume=False, callback=None, progress=True, on_work=None
+    ) -> RunResult:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / CONFIG).write_text(json.dumps(config.to_dict()))
         for epoch in range(1, 4):
@@ -65,8 +66,9 @@ def fake_train(fail_seeds: tuple[int, ...] = ()):
             callback(EpochReport(epoch, 20 * epoch, {"world_model/loss": 1 / epoch, "eval/return": float(epoch)}, 3))
         (out_dir / CHECKPOINT).write_bytes(b"checkpoint")
         mean = 10.0 + seed
-        result = RunResult(game, seed, 60, [mean - 1, mean + 1], mean, hns(game, mean) if GAMES[game].is_atari
-                           else None, 0.1)
+        result = RunResult(
+            game, seed, 60, [mean - 1, mean + 1], mean, hns(game, mean) if GAMES[game].is_atari else None, 0.1
+        )
         (out_dir / RESULT).write_text(json.dumps(result.to_dict()))
         return result
 
@@ -90,16 +92,19 @@ def test_parse_seeds() -> None:
         (["jedi", "--games", "catch", "--set", "world_model.clmp=false"], "did you mean 'world_model.clamp'?"),
         (["jedi", "--games", "catch", "--set", "world_model.clamp=maybe"], "expected true or false"),
         (["jedi", "--games", "catch", "--set", "clamp"], "--set expects key=value"),
-        (["early-start", "--games", "catch"],  # valid at the paper's budget, not at `test`'s 80 initial steps
-         "variant 'early-start' with budget 'test' and --set: training.initial_steps_min must not exceed"),
+        (
+            ["early-start", "--games", "catch"],  # valid at the paper's budget, not at `test`'s 80 initial steps
+            "variant 'early-start' with budget 'test' and --set: training.initial_steps_min must not exceed",
+        ),
         (["jedi", "--games", "catch", "--seeds", "2", "--seed-list", "1,2"], "give --seeds or --seed-list"),
         (["jedi", "--games", "catch", "--jobs", "0"], "--jobs must be at least 1"),
         (["jedi", "--games", "catch", "--device", "tpu"], "device"),
         (["jedi", "--games", "catch", "--budget", "huge"], "unknown budget 'huge'"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_creates_no_run(uri: str, tmp_path: Path, args: list[str], message: str,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_line_exit_2_and_creates_no_run(
+    uri: str, tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     variants = tmp_path / "variants"  # the working directory's variants/, searched before the shipped ones
     variants.mkdir()
     (variants / "early-start.toml").write_text('description = "x."\n[overrides]\n"training.initial_steps_min" = 100\n')
@@ -113,8 +118,22 @@ def test_bad_input_is_one_line_exit_2_and_creates_no_run(uri: str, tmp_path: Pat
 def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Real trainings in 3 processes against one SQLite file. RoadRunner: an Atari game whose episodes end
     # within a few hundred steps under an untrained policy, so evaluation stays quick.
-    code = main(["run", "jedi", "--games", "catch,RoadRunner", "--seeds", "2", *TEST_BUDGET, "--jobs", "3",
-                 "--save-checkpoints", "--tracking-uri", uri])
+    code = main(
+        [
+            "run",
+            "jedi",
+            "--games",
+            "catch,RoadRunner",
+            "--seeds",
+            "2",
+            *TEST_BUDGET,
+            "--jobs",
+            "3",
+            "--save-checkpoints",
+            "--tracking-uri",
+            uri,
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "jedi: FINISHED" in out and "RoadRunner" in out and "Mean HNS" in out
@@ -123,7 +142,11 @@ def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: p
     (parent,) = runs_of(uri, "variant")
     assert parent.info.run_name == "jedi" and parent.info.status == "FINISHED"
     assert {k: parent.data.tags[k] for k in ("ablate.variant", "ablate.games", "ablate.budget", "ablate.seeds")} == {
-        "ablate.variant": "jedi", "ablate.games": "catch,RoadRunner", "ablate.budget": "test", "ablate.seeds": "0,1"}
+        "ablate.variant": "jedi",
+        "ablate.games": "catch,RoadRunner",
+        "ablate.budget": "test",
+        "ablate.seeds": "0,1",
+    }
     for name in ("mean", "median", "iqm", "optimality_gap"):
         low, value, high = (parent.data.metrics[f"hns/{name}{end}"] for end in ("_ci_low", "", "_ci_high"))
         assert low <= value <= high
@@ -132,7 +155,11 @@ def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: p
     config = resolve_config("test")
     children = runs_of(uri, "job")
     assert sorted(run.info.run_name for run in children) == [
-        "jedi/RoadRunner/seed0", "jedi/RoadRunner/seed1", "jedi/catch/seed0", "jedi/catch/seed1"]
+        "jedi/RoadRunner/seed0",
+        "jedi/RoadRunner/seed1",
+        "jedi/catch/seed0",
+        "jedi/catch/seed1",
+    ]
     client = MlflowClient(uri)
     for child in children:
         tags, metrics = child.data.tags, child.data.metrics
@@ -153,11 +180,13 @@ def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: p
         assert result["mean_return"] == metrics["final/mean_return"]
 
 
-def test_failed_job_is_recorded_and_the_others_finish(uri: str, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_failed_job_is_recorded_and_the_others_finish(
+    uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(runner, "train", fake_train(fail_seeds=(1,)))
-    code = main(["run", "jedi", "no-clamp", "--games", "catch,Pong", "--seeds", "2", *TEST_BUDGET,
-                 "--tracking-uri", uri])
+    code = main(
+        ["run", "jedi", "no-clamp", "--games", "catch,Pong", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "FAILED jedi/Pong/seed1: TrainingError: non-finite world_model loss" in out
@@ -181,8 +210,9 @@ def test_progress_reports_every_job(uri: str, monkeypatch: pytest.MonkeyPatch) -
     def listen(progress: Progress) -> None:
         seen.append((progress.ended_jobs, len(progress.running), progress.epochs_done))
 
-    summary = run_variants(RunRequest(["jedi"], "catch", seeds=2, budget="test", tracking_uri=uri, reps=100),
-                           on_progress=listen)
+    summary = run_variants(
+        RunRequest(["jedi"], "catch", seeds=2, budget="test", tracking_uri=uri, reps=100), on_progress=listen
+    )
     assert summary.exit_code == 0 and summary.variants[0].report.per_game["catch"].seeds == 2
     assert (0, 1, 3) in seen and seen[-1] == (2, 0, 6)
 
@@ -210,7 +240,9 @@ def test_interrupted_run_resumes_into_the_same_runs(uri: str, monkeypatch: pytes
     assert first.interrupted and first.exit_code == 130
     before = {run.info.run_name: run for run in runs_of(uri, "job")}
     assert {name: run.info.status for name, run in before.items()} == {
-        "jedi/catch/seed0": "FINISHED", "jedi/catch/seed1": "KILLED"}
+        "jedi/catch/seed0": "FINISHED",
+        "jedi/catch/seed1": "KILLED",
+    }
     assert runs_of(uri, "variant")[0].info.status == "KILLED"
 
     monkeypatch.setattr(runner, "train", real_train)
@@ -218,15 +250,19 @@ def test_interrupted_run_resumes_into_the_same_runs(uri: str, monkeypatch: pytes
     assert second.exit_code == 0
     after = {run.info.run_name: run for run in runs_of(uri, "job")}
     assert {name: run.info.status for name, run in after.items()} == {
-        "jedi/catch/seed0": "FINISHED", "jedi/catch/seed1": "FINISHED"}
+        "jedi/catch/seed0": "FINISHED",
+        "jedi/catch/seed1": "FINISHED",
+    }
     assert {name: run.info.run_id for name, run in after.items()} == {n: r.info.run_id for n, r in before.items()}
     outcomes = {outcome.job.seed: outcome for outcome in second.variants[0].outcomes}
     assert outcomes[0].reused and not outcomes[1].reused
     (parent,) = runs_of(uri, "variant")  # reopened, not duplicated, and scored over both seeds
     assert parent.info.status == "FINISHED" and parent.data.metrics["final/mean_return"] == pytest.approx(
-        sum(o.mean_return for o in outcomes.values()) / 2)
-    steps = [m.step for m in MlflowClient(uri).get_metric_history(after["jedi/catch/seed1"].info.run_id,
-                                                                    "world_model/loss")]
+        sum(o.mean_return for o in outcomes.values()) / 2
+    )
+    steps = [
+        m.step for m in MlflowClient(uri).get_metric_history(after["jedi/catch/seed1"].info.run_id, "world_model/loss")
+    ]
     assert steps[-1] == resolve_config("test").training.total_env_steps  # trained on from the checkpoint
 
     third = run_variants(replace(request, resume=True))  # nothing left to do
@@ -274,7 +310,8 @@ def test_job_process_faults_then_resume(uri: str) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_stop_signal_while_a_job_is_opened_stops_the_run_once_that_is_done(
-        uri: str, monkeypatch: pytest.MonkeyPatch, jobs: int, signum: int) -> None:
+    uri: str, monkeypatch: pytest.MonkeyPatch, jobs: int, signum: int
+) -> None:
     """One job at a time in this process, or launched into its own: the signal is held back, not lost.
 
     A study worker opens its jobs' runs the first way, and SIGTERM is how its parent stops it."""
@@ -310,15 +347,20 @@ def test_a_report_torn_by_a_dying_job_closes_only_that_jobs_pipe() -> None:
 
 
 def test_a_second_invocation_of_a_job_in_training_is_refused_and_names_the_holder(
-        uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Two `--resume` at once trained every job twice into one run; now the second says who holds it, exit 2."""
     seen: list[tuple[int, str]] = []
     real = fake_train()
 
     def train_while_another_starts(config, game, seed, out_dir, **kwargs):
         if not seen:  # the first job is training: a second invocation of the same command starts now
-            assert main(["run", "jedi", "--games", "catch", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri,
-                         "--resume"]) == 2
+            assert (
+                main(
+                    ["run", "jedi", "--games", "catch", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri, "--resume"]
+                )
+                == 2
+            )
             seen.append((2, capsys.readouterr().err))
         return real(config, game, seed, out_dir, **kwargs)
 
@@ -344,8 +386,7 @@ def test_a_new_run_of_the_same_job_keeps_the_earlier_runs_files(uri: str, monkey
 
 
 @pytest.mark.parametrize("experiment", ["../../outside", "/abs/path", "a/b"])
-def test_an_experiment_name_cannot_put_job_directories_outside_out(uri: str, tmp_path: Path,
-                                                                  experiment: str) -> None:
+def test_an_experiment_name_cannot_put_job_directories_outside_out(uri: str, tmp_path: Path, experiment: str) -> None:
     plan = runner.plan_run(RunRequest(["jedi"], "catch", budget="test", experiment=experiment, out=tmp_path / "runs"))
     (job,) = plan.variants[0].jobs
     assert job.out_dir.is_relative_to(tmp_path / "runs") and ".." not in job.out_dir.parts
@@ -359,7 +400,8 @@ def test_out_naming_a_file_is_refused(uri: str, tmp_path: Path, capsys: pytest.C
 
 
 def test_runs_left_running_by_a_dead_invocation_are_named_with_the_way_to_continue_them(
-        uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(runner, "train", fake_train())
     tracker = runner.Tracker.open("ablate", uri)
     config = resolve_config("test")
@@ -380,10 +422,27 @@ def test_invocations_started_together_on_a_fresh_store_all_work(tmp_path: Path) 
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"OMP_NUM_THREADS": "1"}
-    commands = [[ABLATE, "run", "jedi", "--games", "catch", "--budget", "test", "--experiment", f"c{i % 2}",
-                 "--out", f"runs{i}", "--tracking-uri", uri] for i in range(4)]
-    processes = [subprocess.Popen(c, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                 for c in commands]
+    commands = [
+        [
+            ABLATE,
+            "run",
+            "jedi",
+            "--games",
+            "catch",
+            "--budget",
+            "test",
+            "--experiment",
+            f"c{i % 2}",
+            "--out",
+            f"runs{i}",
+            "--tracking-uri",
+            uri,
+        ]
+        for i in range(4)
+    ]
+    processes = [
+        subprocess.Popen(c, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in commands
+    ]
     errors = [p.communicate(timeout=240)[1].decode() for p in processes]
     assert [p.returncode for p in processes] == [0, 0, 0, 0], errors
     client = MlflowClient(uri)
@@ -391,11 +450,18 @@ def test_invocations_started_together_on_a_fresh_store_all_work(tmp_path: Path) 
     assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 8
 
 
-@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
-                                   RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0"),
+    ],
+)
 def test_a_full_disk_stops_the_run_in_one_line_and_ends_its_runs_killed_with_the_reason(
-        uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: Exception) -> None:
+    uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: Exception
+) -> None:
     """ENOSPC as the OS raises it, and torch.save's way of saying it (read off the device's free space)."""
+
     def train(config, game, seed, out_dir, **kwargs):
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "checkpoint.pt.tmp").write_bytes(b"half a checkpoint")
@@ -427,8 +493,16 @@ def test_disk_full_is_read_through_the_exceptions_that_wrap_it() -> None:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_progress_and_eta_move_inside_the_first_epoch(uri: str, jobs: int) -> None:
     """The first epoch holds most gradient steps: the view must move, and show an ETA, before it ends."""
-    request = RunRequest(["jedi"], "catch", seeds=jobs, budget="test", tracking_uri=uri, jobs=jobs, reps=100,
-                         set_options=["training.first_epoch_world_model_steps=300"])
+    request = RunRequest(
+        ["jedi"],
+        "catch",
+        seeds=jobs,
+        budget="test",
+        tracking_uri=uri,
+        jobs=jobs,
+        reps=100,
+        set_options=["training.first_epoch_world_model_steps=300"],
+    )
     seen: list[tuple[int, float, float | None]] = []
 
     def watch(progress: Progress) -> None:

@@ -23,8 +23,22 @@ def test_the_wheel_carries_every_variant_and_study(tmp_path: Path) -> None:
         shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for file in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / file, source / file)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = tmp_path.glob("ablate-*.whl")
     names = {Path(name).relative_to(Path(name).parts[0]) for name in zipfile.ZipFile(wheel).namelist()}
     for kind in ("variants", "studies"):
@@ -32,8 +46,9 @@ def test_the_wheel_carries_every_variant_and_study(tmp_path: Path) -> None:
         assert shipped and shipped <= names
 
 
-def test_an_installed_share_folder_is_searched_after_the_checkout(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_installed_share_folder_is_searched_after_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As after `pip install .`: <prefix>/share/ablate holds copies; the checkout's own files win over them."""
     for kind in ("variants", "studies"):
         (tmp_path / "share" / "ablate" / kind).mkdir(parents=True)

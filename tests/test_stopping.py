@@ -30,10 +30,25 @@ def _start_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     assert ABLATE is not None, "the `ablate` console script is not installed (pip install -e .)"
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "ABLATE_VARIANTS_DIR")}
-    command = [ABLATE, "run", "jedi", "--games", "catch", "--seeds", "2", "--budget", "test", "--jobs", "2",
-               "--tracking-uri", uri, *LONG_FIRST_EPOCH]
-    process = subprocess.Popen(command, cwd=tmp_path, env=env | {"OMP_NUM_THREADS": "1"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [
+        ABLATE,
+        "run",
+        "jedi",
+        "--games",
+        "catch",
+        "--seeds",
+        "2",
+        "--budget",
+        "test",
+        "--jobs",
+        "2",
+        "--tracking-uri",
+        uri,
+        *LONG_FIRST_EPOCH,
+    ]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env | {"OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     return process, uri
 
 
@@ -51,8 +66,9 @@ def _wait_for_two_training_jobs(process: subprocess.Popen[bytes], uri: str, tmp_
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-        jobs = [p for p in psutil.Process(process.pid).children(recursive=True)
-                if "spawn_main" in " ".join(p.cmdline())]
+        jobs = [
+            p for p in psutil.Process(process.pid).children(recursive=True) if "spawn_main" in " ".join(p.cmdline())
+        ]
         logs = list(tmp_path.glob("runs/ablate/jedi/catch/*/*/config.json"))
         if len(jobs) == 2 and len(logs) == 2 and _job_runs(uri) == ["RUNNING", "RUNNING"]:
             time.sleep(2)  # past the trainer's start, into its first epoch
@@ -96,15 +112,23 @@ def test_job_processes_stop_when_ablate_run_is_killed_outright(tmp_path: Path) -
 def test_sigterm_stops_ablate_ui_and_every_server_process(tmp_path: Path) -> None:
     assert ABLATE is not None
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    process = subprocess.Popen([ABLATE, "ui", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"], cwd=tmp_path,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [ABLATE, "ui", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         server: list[psutil.Process] = []
         while time.monotonic() < deadline and not server:
             assert process.poll() is None
-            server = [p for p in psutil.Process(process.pid).children(recursive=True)
-                      if any(c.status == psutil.CONN_LISTEN for c in p.net_connections())]
+            server = [
+                p
+                for p in psutil.Process(process.pid).children(recursive=True)
+                if any(c.status == psutil.CONN_LISTEN for c in p.net_connections())
+            ]
             time.sleep(0.5)
         assert server, "the MLflow server did not listen within 120 s"
         tree = psutil.Process(process.pid).children(recursive=True)

@@ -32,8 +32,14 @@ GRID4 = '"sampler.num_steps" = [1, 2]\n"world_model.clamp" = [true, false]\n'
 
 def study_file(name: str, space: str = GRID4, **fields: str) -> Path:
     """A study in the working directory's studies/: catch, the `test` budget, a grid, unless `fields` say otherwise."""
-    values = {"description": '"A test study."', "games": '"catch"', "budget": '"test"', "objective": '"mean_return"',
-              "sampler": '"grid"', **fields}
+    values = {
+        "description": '"A test study."',
+        "games": '"catch"',
+        "budget": '"test"',
+        "objective": '"mean_return"',
+        "sampler": '"grid"',
+        **fields,
+    }
     lines = [f"{key} = {value}" for key, value in values.items() if value is not None]
     path = Path("studies") / f"{name}.toml"
     path.parent.mkdir(exist_ok=True)
@@ -53,8 +59,18 @@ def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def run_args(name: str, where: dict[str, str], *extra: str) -> list[str]:
-    return ["study", "run", name, "--storage", where["storage"], "--tracking-uri", where["uri"], "--device", "cpu",
-            *extra]
+    return [
+        "study",
+        "run",
+        name,
+        "--storage",
+        where["storage"],
+        "--tracking-uri",
+        where["uri"],
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 def trials_of(name: str, where: dict[str, str]) -> list[optuna.trial.FrozenTrial]:
@@ -79,8 +95,9 @@ class FakeTrain:
         self.calls: list[dict] = []
         self.checkpointed: dict[Path, int] = {}  # out_dir -> last epoch done: a resume goes on after it
 
-    def __call__(self, config, game, seed, out_dir, *, device="auto", resume=False, callback=None,
-                 progress=True, on_work=None) -> RunResult:
+    def __call__(
+        self, config, game, seed, out_dir, *, device="auto", resume=False, callback=None, progress=True, on_work=None
+    ) -> RunResult:
         call = {"num_steps": config.sampler.num_steps, "resume": resume, "epochs": 0}
         self.calls.append(call)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +118,7 @@ class FakeTrain:
 
 # -- definitions ---------------------------------------------------------------------------------------------------
 
+
 def test_shipped_studies_load() -> None:
     shipped = {d.name: d for d in list_studies()}
     assert {"latent-dim", "denoise-steps", "design-choices", "training-hparams"} <= set(shipped)
@@ -111,7 +129,10 @@ def test_shipped_studies_load() -> None:
     design = shipped["design-choices"]
     assert design.sampler == "grid" and design.grid_size == design.n_trials == 18
     assert [axis.key for axis in design.space] == [
-        "world_model.stop_gradient", "world_model.switch_prob", "world_model.clamp"]
+        "world_model.stop_gradient",
+        "world_model.switch_prob",
+        "world_model.clamp",
+    ]
     hparams = shipped["training-hparams"]
     assert hparams.sampler == "tpe" and hparams.grid_size is None and hparams.pruner == "median"
     assert next(axis for axis in hparams.space if axis.key == "training.lr").log
@@ -120,7 +141,13 @@ def test_shipped_studies_load() -> None:
 def test_run_options_override_the_file(where: dict[str, str]) -> None:
     d = load_study("latent-dim", budget="test", games="catch", objective="mean_return", n_trials=4)
     assert (d.budget, d.games, d.objective, d.direction, d.n_trials, d.grid_size) == (
-        "test", ("catch",), "mean_return", "maximize", 4, 7)
+        "test",
+        ("catch",),
+        "mean_return",
+        "maximize",
+        4,
+        7,
+    )
     assert load_study("latent-dim", objective="optimality_gap").direction == "minimize"
     study_file("own", description='"Mine, in the working directory."')
     assert load_study("own").path.resolve() == (Path("studies") / "own.toml").resolve()
@@ -129,8 +156,11 @@ def test_run_options_override_the_file(where: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("fields", "space", "message"),
     [
-        ({}, '"world_model.clmp" = [true, false]\n', "unknown config key 'world_model.clmp' (did you mean "
-                                                    "'world_model.clamp'?)"),
+        (
+            {},
+            '"world_model.clmp" = [true, false]\n',
+            "unknown config key 'world_model.clmp' (did you mean 'world_model.clamp'?)",
+        ),
         ({}, "", "the search space is empty"),
         ({"n_trials": "2"}, GRID4, "the grid of 4 points is too large for n_trials = 2"),
         ({"n_trials": "5"}, GRID4, "n_trials = 5 exceeds the grid's 4 points"),
@@ -145,18 +175,24 @@ def test_run_options_override_the_file(where: dict[str, str]) -> None:
         ({"sampler": '"tpe"'}, GRID4, "'n_trials' is required with sampler 'tpe'"),
         ({"pruner": '{ name = "median", n_startup = 2 }'}, GRID4, "pruner options: "),
         ({}, '"training.lr" = { low = 1e-5, high = 1e-3 }\n', "sampler 'grid' needs finitely many points"),
-        ({"sampler": '"random"', "n_trials": "3"}, '"training.lr" = { low = 1e-3, high = 1e-5 }\n',
-         "low must be below high"),
-        ({"sampler": '"random"', "n_trials": "3"}, '"training.lr" = { low = 0.0, high = 1e-3, log = true }\n',
-         "a log range needs a positive low"),
+        (
+            {"sampler": '"random"', "n_trials": "3"},
+            '"training.lr" = { low = 1e-3, high = 1e-5 }\n',
+            "low must be below high",
+        ),
+        (
+            {"sampler": '"random"', "n_trials": "3"},
+            '"training.lr" = { low = 0.0, high = 1e-3, log = true }\n',
+            "a log range needs a positive low",
+        ),
         ({}, '"world_model.stop_gradient" = { low = 0, high = 1 }\n', "is not numeric"),
         ({}, '"world_model.latent_shape" = ["16x8x8", "3x5x5"]\n', "space point world_model.latent_shape=3x5x5"),
         ({}, '"world_model.latent_shape" = [[16, 8, 8]]\n', "write shapes as strings"),
     ],
 )
 def test_bad_definition_is_one_line_exit_2_before_anything_starts(
-        where: dict[str, str], fields: dict[str, str], space: str, message: str,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    where: dict[str, str], fields: dict[str, str], space: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     study_file("bad", space, **fields)
     assert main(run_args("bad", where)) == 2
     err = capsys.readouterr().err
@@ -174,8 +210,9 @@ def test_bad_definition_is_one_line_exit_2_before_anything_starts(
         (["--device", "tpu"], "device"),
     ],
 )
-def test_bad_run_option_is_refused_before_anything_starts(where: dict[str, str], extra: list[str], message: str,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_run_option_is_refused_before_anything_starts(
+    where: dict[str, str], extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     study_file("grid4")
     assert main(run_args("grid4", where, *extra)) == 2
     err = capsys.readouterr().err
@@ -183,8 +220,9 @@ def test_bad_run_option_is_refused_before_anything_starts(where: dict[str, str],
     assert not Path("optuna.db").exists() and not Path("mlflow.db").exists()
 
 
-def test_unknown_study_storage_and_dashboard(where: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_study_storage_and_dashboard(
+    where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["study", "show", "latent-dimm"]) == 2
     assert "unknown study 'latent-dimm' (did you mean 'latent-dim'?)" in capsys.readouterr().err
     assert main(["study", "status", "latent-dim"]) == 2
@@ -198,14 +236,20 @@ def test_unknown_study_storage_and_dashboard(where: dict[str, str], monkeypatch:
 
 # -- running studies -----------------------------------------------------------------------------------------------
 
+
 def test_grid_with_two_workers_runs_each_point_once_and_optuna_agrees_with_mlflow(
-        where: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    where: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     study_file("grid4")  # real trainings, in two worker processes sharing one SQLite storage
     assert main(run_args("grid4", where, "--workers", "2")) == 0, capsys.readouterr()
     trials = trials_of("grid4", where)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert sorted((t.params["sampler.num_steps"], t.params["world_model.clamp"]) for t in trials) == [
-        (1, False), (1, True), (2, False), (2, True)]
+        (1, False),
+        (1, True),
+        (2, False),
+        (2, True),
+    ]
 
     client = MlflowClient(where["uri"])
     runs = {run.info.run_id: run for run in runs_of(where, "trial")}
@@ -215,7 +259,11 @@ def test_grid_with_two_workers_runs_each_point_once_and_optuna_agrees_with_mlflo
         tags = run.data.tags
         assert run.info.status == "FINISHED" and run.info.run_name == f"grid4/trial{t.number}"
         assert (tags["optuna.study"], tags["optuna.trial_number"], tags["ablate.variant"], tags["optuna.state"]) == (
-            "grid4", str(t.number), "jedi", "COMPLETE")
+            "grid4",
+            str(t.number),
+            "jedi",
+            "COMPLETE",
+        )
         assert tags["ablate.override.sampler.num_steps"] == str(t.params["sampler.num_steps"])
         assert tags["ablate.override.world_model.clamp"] == str(t.params["world_model.clamp"])
         assert run.data.metrics["objective"] == t.value == run.data.metrics["final/mean_return"]
@@ -235,8 +283,9 @@ def test_grid_with_two_workers_runs_each_point_once_and_optuna_agrees_with_mlflo
     assert len(runs_of(where, "study")) == 1
 
 
-def test_pruning_stops_a_poor_trial_early(where: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_pruning_stops_a_poor_trial_early(
+    where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = FakeTrain(returns=lambda call: 10.0 if call == 0 else 0.0)  # the first trial is good, the next poor
     monkeypatch.setattr(runner, "train", fake)
     study_file("prune", '"sampler.num_steps" = [1, 2]\n', pruner='{ name = "median", n_startup_trials = 1 }')
@@ -253,14 +302,18 @@ def test_pruning_stops_a_poor_trial_early(where: dict[str, str], monkeypatch: py
     assert "pruned at step 20" in capsys.readouterr().out
 
 
-def test_a_failed_trial_is_recorded_and_the_study_goes_on(where: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_trial_is_recorded_and_the_study_goes_on(
+    where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(runner, "train", FakeTrain(fail=lambda config: config.sampler.num_steps == 2))
     study_file("fails", '"sampler.num_steps" = [1, 2, 3]\n')
     assert main(run_args("fails", where)) == 0
     trials = {t.params["sampler.num_steps"]: t for t in trials_of("fails", where)}
-    assert {n: t.state for n, t in trials.items()} == {1: TrialState.COMPLETE, 2: TrialState.FAIL,
-                                                      3: TrialState.COMPLETE}
+    assert {n: t.state for n, t in trials.items()} == {
+        1: TrialState.COMPLETE,
+        2: TrialState.FAIL,
+        3: TrialState.COMPLETE,
+    }
     error = trials[2].user_attrs["error"]
     assert error == "jedi/catch/seed0: TrainingError: non-finite world_model loss at epoch 2"
     run = MlflowClient(where["uri"]).get_run(trials[2].user_attrs["mlflow_run_id"])
@@ -274,8 +327,9 @@ def test_a_failed_trial_is_recorded_and_the_study_goes_on(where: dict[str, str],
     assert "created with other settings (budget test there, smoke here)" in capsys.readouterr().err
 
 
-def test_an_interrupted_study_continues_where_it_stopped(where: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_interrupted_study_continues_where_it_stopped(
+    where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = FakeTrain(interrupt=lambda config: config.sampler.num_steps == 2)  # Ctrl-C during that point's training
     monkeypatch.setattr(runner, "train", fake)
     study_file("resume", '"sampler.num_steps" = [1, 2, 3]\n', sampler='{ name = "grid", seed = 1 }')
@@ -299,7 +353,7 @@ def test_an_interrupted_study_continues_where_it_stopped(where: dict[str, str], 
     assert run.info.status == "FINISHED" and run.data.tags["optuna.trial_number"] == str(retry.number)
     assert [call["resume"] for call in fake.calls if call["num_steps"] == 2] == [False, True]
     finished = [call["num_steps"] for call in fake.calls if call["epochs"] == 5]
-    assert sorted(finished) == [1, 2, 3] and finished[:len(done_before)] == done_before  # nothing trained twice
+    assert sorted(finished) == [1, 2, 3] and finished[: len(done_before)] == done_before  # nothing trained twice
     assert len(runs_of(where, "trial")) == 3 and len(runs_of(where, "job")) == 3
 
 
@@ -307,15 +361,20 @@ def test_pruning_steps_rise_through_the_final_epochs_and_keep_jobs_apart() -> No
     """The final epochs collect nothing, so env steps stand still; their evaluations still get steps of their own."""
     config = resolve_config("smoke")  # 1,000 env steps, 3 final epochs: 500 steps, then 100 an epoch to epoch 6
     env_steps = {1: 500, 5: 900, 6: 1_000, 7: 1_000, 8: 1_000, 9: 1_000}
-    steps = [pruning_step(config, place, EpochReport(epoch, env_steps[epoch], {}, 9))
-             for place in (0, 1) for epoch in env_steps]
+    steps = [
+        pruning_step(config, place, EpochReport(epoch, env_steps[epoch], {}, 9))
+        for place in (0, 1)
+        for epoch in env_steps
+    ]
     assert steps[:6] == [500, 900, 1_000, 1_001, 1_002, 1_003]
     assert steps[6:] == [step + 1_003 for step in steps[:6]]
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rerun", ["after the grace", "within the grace"])
-def test_a_killed_worker_s_trial_is_failed_then_continued(where: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                                         tmp_path: Path, rerun: str) -> None:
+def test_a_killed_worker_s_trial_is_failed_then_continued(
+    where: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rerun: str
+) -> None:
     """Rerun within the grace, the study once closed FINISHED with a point missing; now it waits the grace out."""
     study_file("killed", '"sampler.num_steps" = [1, 2]\n')
     # A real `ablate study run` (real trainer), killed outright while its first trial trains.
@@ -361,9 +420,9 @@ def test_load_study_wraps_errors_with_the_file(where: dict[str, str]) -> None:
         load_study("broken")
 
 
-
-def test_opening_a_database_whose_tables_another_process_is_creating(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_opening_a_database_whose_tables_another_process_is_creating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The process that loses the race to create a fresh database's tables sees "already exists" and goes on."""
     real, calls = studies.RDBStorage, []
 
@@ -393,8 +452,16 @@ def test_two_study_runs_started_together_on_fresh_stores_share_the_grid(where: d
 
     study_file("together", space='"sampler.num_steps" = [1, 2]\n')
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    processes = [subprocess.Popen([ABLATE, *run_args("together", where)], cwd=tmp_path, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [ABLATE, *run_args("together", where)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     errors = [p.communicate(timeout=240)[1].decode() for p in processes]
     assert [p.returncode for p in processes] == [0, 0], errors
     trials = trials_of("together", where)

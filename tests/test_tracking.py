@@ -27,8 +27,9 @@ def uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return f"sqlite:///{tmp_path}/mlflow.db"
 
 
-def test_tracking_uri_option_then_environment_then_working_directory(uri: str, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tracking_uri_option_then_environment_then_working_directory(
+    uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert resolve_tracking_uri() == uri
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
     assert resolve_tracking_uri() == "sqlite:///elsewhere.db"
@@ -126,8 +127,9 @@ def test_ablate_ui_serves_the_store(uri: str) -> None:
     Tracker.open("ablate", uri)
     command = [sys.executable, "-c", "from ablate.cli.main import entry; entry()", "ui", "--tracking-uri", uri]
     # A session of its own, so Ctrl-C (SIGINT to the group) reaches `ablate ui` and the server it started.
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    )
     try:
         line = server.stdout.readline()
         assert line.startswith("MLflow UI: http://127.0.0.1:")
@@ -150,13 +152,16 @@ def test_ablate_ui_serves_the_store(uri: str) -> None:
         assert server.wait(timeout=60) == 0
 
 
-@pytest.mark.parametrize(("make_uri", "message"), [
-    (lambda d: f"sqlite:///{d}", "names a directory"),
-    (lambda d: f"sqlite:///{d}/notes.txt", "is not an SQLite database"),
-    (lambda d: "sqlite//x", "is not a database or tracking-server URI"),
-    (lambda d: f"file://{d}/mlruns", "is not a database or tracking-server URI"),
-    (lambda d: "http://127.0.0.1:9", "no tracking server answers there"),
-])
+@pytest.mark.parametrize(
+    ("make_uri", "message"),
+    [
+        (lambda d: f"sqlite:///{d}", "names a directory"),
+        (lambda d: f"sqlite:///{d}/notes.txt", "is not an SQLite database"),
+        (lambda d: "sqlite//x", "is not a database or tracking-server URI"),
+        (lambda d: f"file://{d}/mlruns", "is not a database or tracking-server URI"),
+        (lambda d: "http://127.0.0.1:9", "no tracking server answers there"),
+    ],
+)
 def test_a_bad_tracking_uri_is_one_line_within_seconds(tmp_path: Path, make_uri, message: str) -> None:
     (tmp_path / "notes.txt").write_text("not a database")
     started = time.monotonic()

@@ -26,9 +26,17 @@ def test_catch_runs_end_to_end(tmp_path):
     assert saved["mean_return"] == pytest.approx(sum(saved["eval_returns"]) / 3)
     assert saved["env_steps"] >= 120 and saved["wall_s"] > 0
     assert [r.epoch for r in reports] == list(range(1, reports[-1].total_epochs + 1))
-    for key in ("world_model/loss", "world_model/grad_norm", "reward_end/loss", "actor_critic/loss",
-                "actor_critic/entropy", "latent/std_min", "latent/saturation", "imagination/reward_rate",
-                "replay/reward_rate"):
+    for key in (
+        "world_model/loss",
+        "world_model/grad_norm",
+        "reward_end/loss",
+        "actor_critic/loss",
+        "actor_critic/entropy",
+        "latent/std_min",
+        "latent/saturation",
+        "imagination/reward_rate",
+        "replay/reward_rate",
+    ):
         assert key in reports[0].metrics
     assert any("eval/return" in r.metrics for r in reports)
     assert (tmp_path / CHECKPOINT).exists() and (tmp_path / "config.json").exists()
@@ -88,8 +96,15 @@ def test_resume_refuses_another_config(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(resolve_config("test"), "catch", 0, tmp_path, device="cpu", progress=False, callback=interrupt)
     with pytest.raises(UsageError, match="another config"):
-        train(resolve_config("test", {"world_model.clamp": False}), "catch", 0, tmp_path, device="cpu",
-              progress=False, resume=True)
+        train(
+            resolve_config("test", {"world_model.clamp": False}),
+            "catch",
+            0,
+            tmp_path,
+            device="cpu",
+            progress=False,
+            resume=True,
+        )
 
 
 def test_non_finite_loss_stops_the_run_naming_component_and_step(tmp_path, monkeypatch):
@@ -137,8 +152,15 @@ def test_invalid_configurations_are_refused(override, message):
 
 
 def test_overrides_are_coerced_from_strings():
-    config = resolve_config("smoke", {"world_model.latent_shape": "8x4x4", "world_model.clamp": "false",
-                                      "sampler.num_steps": "5", "training.replay_weights": "0.25,0.25,0.25,0.25"})
+    config = resolve_config(
+        "smoke",
+        {
+            "world_model.latent_shape": "8x4x4",
+            "world_model.clamp": "false",
+            "sampler.num_steps": "5",
+            "training.replay_weights": "0.25,0.25,0.25,0.25",
+        },
+    )
     assert config.world_model.latent_shape == (8, 4, 4) and config.encoder_downsamples == 4
     assert config.world_model.clamp is False and config.sampler.num_steps == 5
     assert config.training.replay_weights == (0.25, 0.25, 0.25, 0.25)
@@ -151,8 +173,21 @@ def test_unknown_budget_is_refused():
 
 def test_cli_train_writes_the_result(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["train", "--game", "CATCH", "--budget", "test", "--device", "cpu", "--out", str(out),
-                 "--set", "world_model.stop_gradient=both"])
+    code = main(
+        [
+            "train",
+            "--game",
+            "CATCH",
+            "--budget",
+            "test",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--set",
+            "world_model.stop_gradient=both",
+        ]
+    )
     assert code == 0
     assert json.loads((out / RESULT).read_text())["game"] == "catch"
     assert json.loads((out / "config.json").read_text())["world_model"]["stop_gradient"] == "both"
@@ -189,16 +224,27 @@ def test_work_is_reported_within_the_first_epoch_with_an_eta_that_counts_down(tm
     def on_work(work):
         seen.append((len(epochs), work.fraction(), work.eta_s(), dict(work.done)))
 
-    train(config, "catch", 0, tmp_path, device="cpu", progress=False, on_work=on_work,
-          callback=lambda report: epochs.append(report.epoch))
+    train(
+        config,
+        "catch",
+        0,
+        tmp_path,
+        device="cpu",
+        progress=False,
+        on_work=on_work,
+        callback=lambda report: epochs.append(report.epoch),
+    )
     first_epoch = [entry for entry in seen if entry[0] == 0]
     assert len({entry[3]["world_model"] for entry in first_epoch}) > 10  # many reports inside epoch 1
     fractions = [entry[1] for entry in seen]
     assert fractions[-1] == pytest.approx(1.0) and fractions[len(fractions) // 2] > 0.05
     etas = [entry[2] for entry in first_epoch if entry[3]["world_model"] >= 5]
     assert all(eta is not None for eta in etas)  # a number from the first gradient steps on
-    assert seen[-1][2] == 0 and seen[-1][3]["eval_episodes"] == config.training.final_eval_episodes + \
-        config.training.eval_episodes * (epochs[-1] // config.training.eval_every_epochs)
+    assert seen[-1][2] == 0 and seen[-1][3][
+        "eval_episodes"
+    ] == config.training.final_eval_episodes + config.training.eval_episodes * (
+        epochs[-1] // config.training.eval_every_epochs
+    )
 
 
 def test_the_eta_weighs_each_kind_of_work_by_its_own_cost():
@@ -246,8 +292,12 @@ def test_optimisers_follow_diamonds_weight_decay_and_warm_up_from_zero():
     agent = trainer_module.Agent(config, 3)
     optimisers = build_optimisers(agent, config)
     not_decayed_modules = torch.nn.LayerNorm | torch.nn.GroupNorm | torch.nn.Embedding
-    never_decayed = {id(p) for m in agent.modules() for n, p in m.named_parameters(recurse=False)
-                     if n.endswith("bias") or isinstance(m, not_decayed_modules)}
+    never_decayed = {
+        id(p)
+        for m in agent.modules()
+        for n, p in m.named_parameters(recurse=False)
+        if n.endswith("bias") or isinstance(m, not_decayed_modules)
+    }
     decays: dict[int, float] = {}  # the largest decay a parameter gets from any optimiser
     for optimiser in optimisers.values():
         for group in optimiser.opt.param_groups:
@@ -298,7 +348,8 @@ def test_a_crafted_or_damaged_checkpoint_is_refused_without_running_code(tmp_pat
 
 
 def test_a_non_finite_loss_before_any_checkpoint_says_there_is_none_and_is_one_line_in_the_cli(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     original = WorldModel.loss
 
     def poisoned(self, *args):

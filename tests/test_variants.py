@@ -67,12 +67,15 @@ def test_inheritance_merges_ancestors_first(tmp_path: Path) -> None:
 def test_no_clamp_no_switch_extends_no_clamp() -> None:
     registry = load_variants()
     assert registry["no-clamp-no-switch"].extends == "no-clamp"
-    assert variant_overrides("no-clamp-no-switch", registry) == {"world_model.clamp": False,
-                                                                 "world_model.switch_prob": 0.0}
+    assert variant_overrides("no-clamp-no-switch", registry) == {
+        "world_model.clamp": False,
+        "world_model.switch_prob": 0.0,
+    }
 
 
-def test_search_order_user_dir_then_working_directory_then_shipped(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_order_user_dir_then_working_directory_then_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(tmp_path / "variants", "local", 'description = "from the working directory."\n')
     write(tmp_path / "env", "no-clamp", 'description = "shadowed by the user."\n')
     write(tmp_path / "arg", "from-arg", 'description = "given on the command line."\n')
@@ -87,10 +90,14 @@ def test_search_order_user_dir_then_working_directory_then_shipped(tmp_path: Pat
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('description = "x."\n[overrides]\n"world_model.stop_gradiant" = "both"\n',
-         "unknown config key 'world_model.stop_gradiant' (did you mean 'world_model.stop_gradient'?)"),
-        ('description = "x."\n[overrides]\n"world_model.stop_gradient" = "sometimes"\n',
-         "world_model.stop_gradient: 'sometimes' is not one of target, none, both"),
+        (
+            'description = "x."\n[overrides]\n"world_model.stop_gradiant" = "both"\n',
+            "unknown config key 'world_model.stop_gradiant' (did you mean 'world_model.stop_gradient'?)",
+        ),
+        (
+            'description = "x."\n[overrides]\n"world_model.stop_gradient" = "sometimes"\n',
+            "world_model.stop_gradient: 'sometimes' is not one of target, none, both",
+        ),
         ('description = "x."\n[overrides]\n"world_model.latent_shape" = [16, 7, 7]\n', "cannot be produced"),
         ('description = "x."\n[overrides]\n"sampler.num_steps" = 0\n', "sampler.num_steps must be at least 1"),
         ('description = "x."\nextends = "no-clmap"\n', "extends unknown variant 'no-clmap' (did you mean 'no-clamp'?)"),
@@ -116,8 +123,11 @@ def test_cycle_in_extends(tmp_path: Path) -> None:
 
 def test_unknown_variant_suggests_and_lists() -> None:
     registry = load_variants()
-    with pytest.raises(UsageError, match=r"unknown variant 'stopgrad-bth' \(did you mean 'stopgrad-both'\?\); "
-                                         r"available: .*denoise-1, .*stopgrad-none"):
+    with pytest.raises(
+        UsageError,
+        match=r"unknown variant 'stopgrad-bth' \(did you mean 'stopgrad-both'\?\); "
+        r"available: .*denoise-1, .*stopgrad-none",
+    ):
         get_variant("stopgrad-bth", registry)
 
 
@@ -150,8 +160,13 @@ def test_cli_lists_and_shows_variants(capsys: pytest.CaptureFixture[str]) -> Non
 
 @pytest.mark.parametrize(
     "key, value",
-    [("training.final_epochs", -3), ("training.world_model_steps", -1), ("training.eval_episodes", 0),
-     ("training.first_epoch_actor_critic_steps", -5), ("training.total_env_steps", 0)],
+    [
+        ("training.final_epochs", -3),
+        ("training.world_model_steps", -1),
+        ("training.eval_episodes", 0),
+        ("training.first_epoch_actor_critic_steps", -5),
+        ("training.total_env_steps", 0),
+    ],
 )
 def test_schedule_counts_that_would_loop_or_fail_late_are_refused_up_front(key, value):
     with pytest.raises(UsageError, match=key.replace(".", r"\.")):

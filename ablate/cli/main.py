@@ -88,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if not is_disk_full(err):
             raise  # a bug: its traceback is what a report needs
-        typer.echo(f"error: no space left on device ({_one_line(str(err)).split(' [SQL')[0]}); free space and "
-                   "run the same command with --resume", err=True)
+        typer.echo(
+            f"error: no space left on device ({_one_line(str(err)).split(' [SQL')[0]}); free space and "
+            "run the same command with --resume",
+            err=True,
+        )
         return 1
     return code if isinstance(code, int) else 0
 

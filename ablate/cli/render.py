@@ -48,8 +48,14 @@ def score_tables(report: ScoreReport, title: str, caveat: str | None = None) -> 
     games.add_column("human / perfect", justify="right", style="dim")
     for name, score in report.per_game.items():
         top = refs[name].get("human", refs[name].get("perfect"))
-        games.add_row(name, str(score.seeds), _number(score.mean_return, 2), _number(score.hns, 3),
-                      _number(refs[name].get("random"), 1), _number(top, 1))
+        games.add_row(
+            name,
+            str(score.seeds),
+            _number(score.mean_return, 2),
+            _number(score.hns, 3),
+            _number(refs[name].get("random"), 1),
+            _number(top, 1),
+        )
     tables = [games]
     published = [label for label in BASELINE_LABELS.values() if any(label in r for r in refs.values())]
     if published:

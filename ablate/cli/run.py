@@ -63,8 +63,12 @@ class JobsView:
         self.lines = [replace(line) for line in progress.running.values()]
         failed = f", {progress.failed_jobs} failed" if progress.failed_jobs else ""
         state = "stopping jobs" if progress.stopping else f"{progress.ended_jobs}/{progress.total_jobs} jobs done"
-        self.bar.update(self.task, description=state + failed, completed=progress.fraction * _BAR_TOTAL,
-                        eta=format_eta(progress.eta_s()))
+        self.bar.update(
+            self.task,
+            description=state + failed,
+            completed=progress.fraction * _BAR_TOTAL,
+            eta=format_eta(progress.eta_s()),
+        )
 
     def render(self) -> Group:
         table = Table(box=None, pad_edge=False)
@@ -128,13 +132,17 @@ def render_orphans(console: Console, summary: RunSummary) -> None:
             continue  # said with its parent
         owner = f"pid {tags.get(t.TAG_OWNER_PID)} on {tags.get(t.TAG_OWNER_HOST)}"
         if tags.get(t.TAG_KIND) == "variant":
-            hint = (f"continue it with `ablate run {tags.get(t.TAG_VARIANT)} --games {tags.get(t.TAG_GAMES)} "
-                    f"--seed-list {tags.get(t.TAG_SEEDS)} --budget {tags.get(t.TAG_BUDGET)} "
-                    f"--experiment {summary.experiment} --resume` and the --set options it was started with")
+            hint = (
+                f"continue it with `ablate run {tags.get(t.TAG_VARIANT)} --games {tags.get(t.TAG_GAMES)} "
+                f"--seed-list {tags.get(t.TAG_SEEDS)} --budget {tags.get(t.TAG_BUDGET)} "
+                f"--experiment {summary.experiment} --resume` and the --set options it was started with"
+            )
         else:
             hint = "the command that started it continues it with --resume"
-        console.print(f"[yellow]orphaned[/]: run '{escape(run.info.run_name or '')}' ({run.info.run_id}) is RUNNING "
-                      f"but its owner, {owner}, is gone; {escape(hint)}")
+        console.print(
+            f"[yellow]orphaned[/]: run '{escape(run.info.run_name or '')}' ({run.info.run_id}) is RUNNING "
+            f"but its owner, {owner}, is gone; {escape(hint)}"
+        )
 
 
 @app.command("run", help=_HELP)

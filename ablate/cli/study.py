@@ -187,8 +187,10 @@ def render_summary(console: Console, summary: StudySummary) -> None:
         )
     if summary.running_elsewhere:
         numbers = ", ".join(map(str, summary.running_elsewhere))
-        console.print(f"[yellow]not complete[/]: trial(s) {numbers} still run in another worker; "
-                      f"`ablate study status {escape(summary.definition.name)}` follows them")
+        console.print(
+            f"[yellow]not complete[/]: trial(s) {numbers} still run in another worker; "
+            f"`ablate study status {escape(summary.definition.name)}` follows them"
+        )
     if summary.crashed_workers:
         logs = ", ".join(str(log) for log in summary.logs)
         console.print(f"[red]{summary.crashed_workers} worker(s) crashed[/]; see {escape(logs)}")

@@ -16,8 +16,8 @@ from ablate.variants import describe_variant, load_variants
 _HELP = (
     "List the variants: name, what it extends, description and its own config overrides.\n\n"
     "A variant is a TOML file in variants/ (or in --variants-dir / $ABLATE_VARIANTS_DIR, searched first): "
-    "description = \"...\", optional extends = \"other-variant\" (default jedi), and an [overrides] table of "
-    "dotted config keys, e.g. \"world_model.stop_gradient\" = \"both\"."
+    'description = "...", optional extends = "other-variant" (default jedi), and an [overrides] table of '
+    'dotted config keys, e.g. "world_model.stop_gradient" = "both".'
 )
 _VARIANTS_DIR_HELP = "Extra directory of variant TOML files, searched first. \\[default: $ABLATE_VARIANTS_DIR]"
 
@@ -42,8 +42,9 @@ def variants(
         table.add_column(column)
     for name, variant in sorted(load_variants(variants_dir).items()):
         overrides = "\n".join(f"{key} = {_value(value)}" for key, value in variant.overrides.items())
-        table.add_row(escape(name), escape(variant.extends or "-"), escape(variant.description),
-                      escape(overrides or "(none)"))
+        table.add_row(
+            escape(name), escape(variant.extends or "-"), escape(variant.description), escape(overrides or "(none)")
+        )
     Console().print(table)
 
 
@@ -51,8 +52,9 @@ def variants(
 def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The variant to show.", show_default=False)],
-    budget: Annotated[str, typer.Option(help="Budget preset the config is resolved at: atari100k, smoke, test.")]
-    = "atari100k",
+    budget: Annotated[
+        str, typer.Option(help="Budget preset the config is resolved at: atari100k, smoke, test.")
+    ] = "atari100k",
     variants_dir: Annotated[Path | None, typer.Option(help=_VARIANTS_DIR_HELP, show_default=False)] = None,
 ) -> None:
     details = describe_variant(name, budget, variants_dir or ctx.obj)

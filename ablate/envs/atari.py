@@ -33,9 +33,7 @@ class EndOnLifeLoss(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._lives = 0
         self._resume: tuple[Any, dict[str, Any]] | None = None
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         resume, self._resume = self._resume, None
         if resume is not None and seed is None and options is None:
             return resume

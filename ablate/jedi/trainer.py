@@ -433,6 +433,7 @@ class Trainer:
         seg = self.replay.sample(
             tr.batch_size, length, 0, self.rng, self.device, with_frames=end_to_end, start_before=start_before
         )
+
         # End to end the reward loss reaches the encoder through the latents of real frames (imagined rows
         # encode only their context); detached, latents are indexed, and index -1 (padding) is the padding latent.
         def latents(rows: slice, frames: slice) -> torch.Tensor:
@@ -485,8 +486,12 @@ class Trainer:
 
             def show(work: Work) -> None:
                 epoch = f"epoch {self.epoch}/{self.total_epochs or '?'}"
-                bar.update(task, completed=work.fraction() * _BAR_TOTAL, eta=format_eta(work.eta_s()),
-                           description=" ".join(part for part in (epoch, _doing(work), last) if part))
+                bar.update(
+                    task,
+                    completed=work.fraction() * _BAR_TOTAL,
+                    eta=format_eta(work.eta_s()),
+                    description=" ".join(part for part in (epoch, _doing(work), last) if part),
+                )
 
             self._show_work = show
             while self.total_epochs == 0 or self.epoch < self.total_epochs:
@@ -502,9 +507,7 @@ class Trainer:
                     metrics["eval/return"] = float(np.mean(self._evaluate(tr.eval_episodes)))
                 self.wall_s += time.perf_counter() - started
                 self.save_checkpoint()
-                report = EpochReport(
-                    self.epoch, self.replay.num_steps, metrics, self.total_epochs, self.resumed_from
-                )
+                report = EpochReport(self.epoch, self.replay.num_steps, metrics, self.total_epochs, self.resumed_from)
                 with open(self.out_dir / METRICS, "a") as f:
                     f.write(json.dumps(asdict(report)) + "\n")
                 last = _losses(report)
@@ -530,8 +533,15 @@ class Trainer:
 
     def _evaluate(self, episodes: int) -> list[float]:
         self._start_timing()
-        return evaluate(self.agent, self.game, self._eval_seed(), episodes, self.config, self.device,
-                        on_episode=lambda: self._tick(EVAL_EPISODES))
+        return evaluate(
+            self.agent,
+            self.game,
+            self._eval_seed(),
+            episodes,
+            self.config,
+            self.device,
+            on_episode=lambda: self._tick(EVAL_EPISODES),
+        )
 
     def _eval_seed(self) -> int:
         # Evaluation episodes are seeded apart from training collection, and differ from epoch to epoch.

@@ -19,10 +19,16 @@ KINDS = (ENV_STEPS, *GRADIENT_KINDS, EVAL_EPISODES)
 def scheduled(config: Config, epochs: int, total_epochs: int, env_steps: int) -> dict[str, int]:
     """The units of the first `epochs` epochs of a `total_epochs` schedule; `env_steps` collected by then."""
     tr = config.training
-    first = {"world_model": tr.first_epoch_world_model_steps, "reward_end": tr.first_epoch_reward_end_steps,
-             "actor_critic": tr.first_epoch_actor_critic_steps}
-    later = {"world_model": tr.world_model_steps, "reward_end": tr.reward_end_steps,
-             "actor_critic": tr.actor_critic_steps}
+    first = {
+        "world_model": tr.first_epoch_world_model_steps,
+        "reward_end": tr.first_epoch_reward_end_steps,
+        "actor_critic": tr.first_epoch_actor_critic_steps,
+    }
+    later = {
+        "world_model": tr.world_model_steps,
+        "reward_end": tr.reward_end_steps,
+        "actor_critic": tr.actor_critic_steps,
+    }
     units = {kind: (first[kind] if epochs else 0) + max(0, epochs - 1) * later[kind] for kind in GRADIENT_KINDS}
     units[ENV_STEPS] = env_steps
     units[EVAL_EPISODES] = tr.eval_episodes * (epochs // tr.eval_every_epochs)
