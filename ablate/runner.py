@@ -344,7 +344,7 @@ def close_parent(
     """Log the aggregates of the finished children and end the parent: FINISHED only when all `jobs` finished."""
     scores: dict[str, list[float]] = {}
     for outcome in outcomes:
-        if outcome.status == "FINISHED":
+        if outcome.status == "FINISHED" and outcome.mean_return is not None:
             scores.setdefault(outcome.job.game, []).append(outcome.mean_return)
     report = score_runs(scores, reps=reps) if scores else None
     if report is not None:
@@ -392,7 +392,7 @@ def _run_here(
                 if on_epoch is not None:
                     on_epoch(job, report)
 
-            def work(done: Work, job: Job = job) -> None:
+            def report_work(done: Work, job: Job = job) -> None:
                 progress.work(job, *_work_summary(done))
 
             opened = _execute(
@@ -401,7 +401,7 @@ def _run_here(
                 device=options.device,
                 save_checkpoints=options.save_checkpoints,
                 on_epoch=hook,
-                on_work=work,
+                on_work=report_work,
             )
         outcomes.append(opened)
         progress.end(opened)
@@ -608,7 +608,8 @@ def _received(worker: _Worker) -> list[tuple[str, Any]]:
         while worker.reports is not None and worker.reports.poll():
             messages.append(worker.reports.recv())
     except (EOFError, OSError, pickle.UnpicklingError):
-        worker.reports.close()
+        if worker.reports is not None:
+            worker.reports.close()
         worker.reports = None
     return messages
 

@@ -11,6 +11,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "args", "last_line"),
     [
@@ -27,6 +28,7 @@ def test_catch_benchmark_runs(script: str, args: list[str], last_line: str) -> N
     assert done.stdout.strip().splitlines()[-1].startswith(last_line)
 
 
+@pytest.mark.slow
 def test_catch_diagnosis_reads_a_run(tmp_path: Path) -> None:
     from ablate.config import resolve_config
     from ablate.jedi.trainer import train

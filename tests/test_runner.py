@@ -115,6 +115,7 @@ def test_bad_input_is_one_line_exit_2_and_creates_no_run(
     assert not (tmp_path / "mlflow.db").exists()  # validation ran before the store was even opened
 
 
+@pytest.mark.slow
 def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Real trainings in 3 processes against one SQLite file. RoadRunner: an Atari game whose episodes end
     # within a few hundred steps under an untrained policy, so evaluation stays quick.
@@ -232,6 +233,7 @@ def _kill_during_epoch(seed: int, epoch: int):
     return train
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_into_the_same_runs(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     request = RunRequest(["jedi"], "catch", seeds=2, budget="test", tracking_uri=uri, reps=100)
     real_train = runner.train
@@ -274,6 +276,7 @@ def _job_processes() -> list[psutil.Process]:
     return [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
 
 
+@pytest.mark.slow
 def test_job_process_faults_then_resume(uri: str) -> None:
     """A job process killed outright fails alone; Ctrl-C stops the others (KILLED); --resume finishes them all."""
     request = RunRequest(["jedi"], "catch", seeds=3, budget="test", tracking_uri=uri, jobs=2, reps=100)
@@ -307,6 +310,7 @@ def test_job_process_faults_then_resume(uri: str) -> None:
     assert {name: run.info.run_id for name, run in after.items()} == {n: r.info.run_id for n, r in before.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_stop_signal_while_a_job_is_opened_stops_the_run_once_that_is_done(
@@ -490,6 +494,7 @@ def test_disk_full_is_read_through_the_exceptions_that_wrap_it() -> None:
     assert not is_disk_full(RuntimeError("non-finite loss"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_progress_and_eta_move_inside_the_first_epoch(uri: str, jobs: int) -> None:
     """The first epoch holds most gradient steps: the view must move, and show an ETA, before it ends."""

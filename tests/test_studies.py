@@ -237,6 +237,7 @@ def test_unknown_study_storage_and_dashboard(
 # -- running studies -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_grid_with_two_workers_runs_each_point_once_and_optuna_agrees_with_mlflow(
     where: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -327,6 +328,7 @@ def test_a_failed_trial_is_recorded_and_the_study_goes_on(
     assert "created with other settings (budget test there, smoke here)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_interrupted_study_continues_where_it_stopped(
     where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -93,6 +93,7 @@ def _writer(tracker: Tracker, index: int, batches: int) -> None:
     tracker.end_run(run_id, "FINISHED")
 
 
+@pytest.mark.slow
 def test_concurrent_writers_share_one_sqlite_file(uri: str) -> None:
     tracker = Tracker.open("ablate", uri)  # the schema exists before any writer starts
     context = multiprocessing.get_context("spawn")
@@ -123,6 +124,7 @@ def test_ui_of_a_tracking_server_is_the_server_itself() -> None:
     assert seen == ["http://mlflow.example:5000"]
 
 
+@pytest.mark.slow
 def test_ablate_ui_serves_the_store(uri: str) -> None:
     Tracker.open("ablate", uri)
     command = [sys.executable, "-c", "from ablate.cli.main import entry; entry()", "ui", "--tracking-uri", uri]

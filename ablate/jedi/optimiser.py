@@ -54,7 +54,8 @@ _DECAYED_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.LSTM, nn.LSTMCell)
 def decay_groups(module: nn.Module, lr: float, weight_decay: float) -> list[dict]:
     """DIAMOND's `configure_opt`: weights of linear, convolutional and LSTM layers decay; biases, norm
     weights and embeddings do not. Two AdamW parameter groups at learning rate `lr`."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for sub in module.modules():
         for name, p in sub.named_parameters(recurse=False):
             if not p.requires_grad:

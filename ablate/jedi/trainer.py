@@ -19,6 +19,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -119,7 +120,7 @@ def parameter_counts(agent: Agent) -> dict[str, int]:
 class Collector:
     """Steps the training environment with the current policy (epsilon-greedy) and fills the buffer."""
 
-    env: object
+    env: gym.Env
     replay: ReplayBuffer
     obs: np.ndarray | None = None
     hidden: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -144,8 +145,9 @@ class Collector:
             if self.obs is None:
                 self._reset(agent, device)
             frame = to_network(torch.from_numpy(self.obs).to(device))[None]
-            action, self.hidden = agent.actor_critic.act(agent.world_model.encode(frame), self.hidden, epsilon)
-            action = int(action.item())  # the environment needs it on the host
+            assert self.hidden is not None  # set by _reset
+            chosen, self.hidden = agent.actor_critic.act(agent.world_model.encode(frame), self.hidden, epsilon)
+            action = int(chosen.item())  # the environment needs it on the host
             self.obs, reward, terminated, truncated, _ = self.env.step(action)
             self.replay.add_step(action, float(reward), terminated, self.obs)
             self.episode_return += float(reward)
@@ -366,7 +368,8 @@ class Trainer:
         """Run `steps` gradient steps; metrics are summed on the device and read back once."""
         if steps == 0:
             return {}
-        losses, sums = [], {}
+        losses: list[torch.Tensor] = []
+        sums: dict[str, torch.Tensor] = {}
         self._start_timing()
         for _ in range(steps):
             with self.autocast():
