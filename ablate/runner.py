@@ -62,10 +62,11 @@ class Job:
     budget: str
     config: Config
     out_dir: Path
+    name_prefix: str = ""  # a study's name and "/": its trials' jobs are told from `ablate run`'s
 
     @property
     def name(self) -> str:
-        return job_run_name(self.variant, self.game, self.seed)
+        return self.name_prefix + job_run_name(self.variant, self.game, self.seed)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -79,11 +80,17 @@ def directory_name(experiment: str) -> str:
 
 
 def make_jobs(
-    variant: str, config: Config, games: Sequence[str], seeds: Sequence[int], budget: str, root: Path
+    variant: str,
+    config: Config,
+    games: Sequence[str],
+    seeds: Sequence[int],
+    budget: str,
+    root: Path,
+    name_prefix: str = "",
 ) -> list[Job]:
     """One job per (game, seed); its directory is fixed by (variant, game, seed, config) so a resume finds it."""
     return [
-        Job(variant, game, seed, budget, config, root / variant / game / f"seed{seed}-{config.hash()}")
+        Job(variant, game, seed, budget, config, root / variant / game / f"seed{seed}-{config.hash()}", name_prefix)
         for game in games
         for seed in seeds
     ]
@@ -333,7 +340,7 @@ def open_parent(
         tracker.reopen(previous[0])
         run_id = previous[0].info.run_id
     else:
-        run_id = tracker.start_run(name or variant, tags, config=config)
+        run_id = tracker.start_run(name or f"{variant} ({budget})", tags, config=config)
     tracker.set_tags(run_id, owner_tags())
     return run_id
 
@@ -422,6 +429,7 @@ def run_children(
     save_checkpoints: bool = False,
     on_epoch: Callable[[Job, EpochReport], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    name_prefix: str = "",
 ) -> dict[tuple[str, int], JobOutcome]:
     """Train the (game, seed) children of one parent run, one after another in this process (a study trial).
 
@@ -429,7 +437,7 @@ def run_children(
     their files under `out_root`. `on_epoch` sees every epoch report; raising JobStopped from it ends that
     child KILLED and propagates, as does KeyboardInterrupt. Returns the outcome per (game, seed).
     """
-    jobs = make_jobs(variant, resolve_config(budget, overrides), games, seeds, budget, out_root)
+    jobs = make_jobs(variant, resolve_config(budget, overrides), games, seeds, budget, out_root, name_prefix)
     outcomes: list[JobOutcome] = []
     progress = Progress(len(jobs), sum(_estimated_epochs(job.config) for job in jobs), on_progress)
     with job_locks(job.out_dir for job in jobs):

@@ -756,6 +756,7 @@ class _Objective:
                 seeds=d.seeds,
                 budget=d.budget,
                 out_root=self.out_root / run_id,
+                name_prefix=f"{d.name}/",
                 resume=resumed,
                 device=self.device,
                 on_epoch=partial(self._epoch, trial, config),

@@ -141,7 +141,7 @@ def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: p
     assert "HNS*: not the papers' protocol" in " ".join(out.split()) and "DIAMOND" in out  # beside its references
 
     (parent,) = runs_of(uri, "variant")
-    assert parent.info.run_name == "jedi" and parent.info.status == "FINISHED"
+    assert parent.info.run_name == "jedi (test)" and parent.info.status == "FINISHED"  # the name shows the budget
     assert {k: parent.data.tags[k] for k in ("ablate.variant", "ablate.games", "ablate.budget", "ablate.seeds")} == {
         "ablate.variant": "jedi",
         "ablate.games": "catch,RoadRunner",
@@ -415,7 +415,7 @@ def test_runs_left_running_by_a_dead_invocation_are_named_with_the_way_to_contin
     tracker.set_tags(parent, {"ablate.owner_pid": str(dead.pid)})  # as if a kill -9 had ended its owner
     assert main(["run", "jedi", "--games", "catch", *TEST_BUDGET, "--tracking-uri", uri]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert f"orphaned: run 'jedi' ({parent}) is RUNNING but its owner, pid {dead.pid} on" in out
+    assert f"orphaned: run 'jedi (test)' ({parent}) is RUNNING but its owner, pid {dead.pid} on" in out
     assert "ablate run jedi --games Pong --seed-list 0 --budget test --experiment ablate --resume" in out
 
 

@@ -270,7 +270,7 @@ def test_grid_with_two_workers_runs_each_point_once_and_optuna_agrees_with_mlflo
         assert run.data.metrics["objective"] == t.value == run.data.metrics["final/mean_return"]
         assert run.data.params["sampler.num_steps"] == str(t.params["sampler.num_steps"])
         (child,) = [job for job in runs_of(where, "job") if job.data.tags["mlflow.parentRunId"] == run.info.run_id]
-        assert child.info.status == "FINISHED" and child.info.run_name == "jedi/catch/seed0"
+        assert child.info.status == "FINISHED" and child.info.run_name == "grid4/jedi/catch/seed0"  # not `ablate run`'s
         assert child.data.tags["ablate.config_hash"] == tags["ablate.config_hash"]
 
     (study_run,) = runs_of(where, "study")
@@ -316,7 +316,7 @@ def test_a_failed_trial_is_recorded_and_the_study_goes_on(
         3: TrialState.COMPLETE,
     }
     error = trials[2].user_attrs["error"]
-    assert error == "jedi/catch/seed0: TrainingError: non-finite world_model loss at epoch 2"
+    assert error == "fails/jedi/catch/seed0: TrainingError: non-finite world_model loss at epoch 2"
     run = MlflowClient(where["uri"]).get_run(trials[2].user_attrs["mlflow_run_id"])
     assert run.info.status == "FAILED" and run.data.tags["ablate.error"] == error
     assert run.data.tags["optuna.state"] == "FAIL" and "objective" not in run.data.metrics
