@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import typer
+from conftest import ABLATE
 
 import ablate.cli.main as cli_main
 from ablate.cli.main import main
-
-_BIN = Path(sys.executable).parent / "ablate"
-ABLATE = str(_BIN) if _BIN.exists() else shutil.which("ablate")
 
 
 def ablate(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

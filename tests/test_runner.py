@@ -422,7 +422,7 @@ def test_runs_left_running_by_a_dead_invocation_are_named_with_the_way_to_contin
 @pytest.mark.slow
 def test_invocations_started_together_on_a_fresh_store_all_work(tmp_path: Path) -> None:
     """Four `ablate run` on a new mlflow.db crashed 9 of 12 times and could leave it half-migrated."""
-    from tests.test_stopping import ABLATE
+    from conftest import ABLATE
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"OMP_NUM_THREADS": "1"}

@@ -7,21 +7,18 @@ way no job process may go on training beside a later `--resume`, and no job run 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from conftest import ABLATE
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
 
-_BIN = Path(sys.executable).parent / "ablate"
-ABLATE = str(_BIN) if _BIN.exists() else shutil.which("ablate")
 # A first epoch that takes minutes at the test sizes: the run is stopped while both jobs train.
 LONG_FIRST_EPOCH = ["--set", "training.first_epoch_world_model_steps=100000"]
 

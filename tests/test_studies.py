@@ -450,7 +450,7 @@ def test_opening_a_database_whose_tables_another_process_is_creating(
 @pytest.mark.slow
 def test_two_study_runs_started_together_on_fresh_stores_share_the_grid(where: dict[str, str], tmp_path: Path) -> None:
     """Two `ablate study run` at once crashed one of them (both created the stores' schemas)."""
-    from tests.test_stopping import ABLATE
+    from conftest import ABLATE
 
     study_file("together", space='"sampler.num_steps" = [1, 2]\n')
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}

@@ -128,7 +128,7 @@ def test_ui_of_a_tracking_server_is_the_server_itself() -> None:
 def test_ablate_ui_serves_the_store(uri: str) -> None:
     Tracker.open("ablate", uri)
     command = [sys.executable, "-c", "from ablate.cli.main import entry; entry()", "ui", "--tracking-uri", uri]
-    # A session of its own, so Ctrl-C (SIGINT to the group) reaches `ablate ui` and the server it started.
+    # A session of its own, so that the signal below reaches `ablate ui` alone, which stops its server.
     server = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
     )
@@ -150,7 +150,9 @@ def test_ablate_ui_serves_the_store(uri: str) -> None:
         with urllib.request.urlopen(query, timeout=10) as response:
             assert json.load(response)["experiment"]["name"] == "ablate"
     finally:
-        os.killpg(server.pid, signal.SIGINT)
+        # SIGTERM, which `ablate ui` handles as Ctrl-C: a SIGINT would be ignored where the suite itself was
+        # started in the background, as a shell starts background jobs.
+        os.killpg(server.pid, signal.SIGTERM)
         assert server.wait(timeout=60) == 0
 
 
