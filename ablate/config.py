@@ -20,19 +20,26 @@ from typing import Any, Literal
 from ablate.errors import UsageError
 
 FRAME_SIZE = 64
+FRAME_CHANNELS = 3  # RGB
 
 
 @dataclass
 class WorldModelConfig:
-    """Encoder + latent denoiser: the ablation surface of JEDI."""
+    """Encoder + latent denoiser: the ablation surface of JEDI; or, in pixel space, DIAMOND's frame denoiser alone."""
 
+    # "latent": JEDI (encoder, latent denoiser, heads on latents). "pixel": DIAMOND's agent as published
+    # (eloialonso/diamond `config/agent/default.yaml`): the denoiser works on 64x64x3 frames, the reward model and
+    # the actor-critic read frames through their own encoders, and there is no JEDI encoder (SPACE_ONLY below).
+    space: Literal["latent", "pixel"] = "latent"
     latent_shape: tuple[int, int, int] = (16, 8, 8)  # C x H x W; the encoder's depth follows from H, W
     encoder_channels: int = 32  # channels of the downsampling stages; the last stage has C channels
     encoder_res_blocks: int = 2  # residual blocks per stage (DIAMOND's UNet depth per level)
     stop_gradient: Literal["target", "none", "both"] = "target"
     switch_mode: Literal["random", "alternate"] = "random"
     switch_prob: float = 0.5  # P(next conditioning latent is the denoiser's prediction)
-    unroll_steps: int = 2  # JEDI "unrolls several steps"; 2 is the least that lets a prediction feed forward
+    # JEDI "unrolls several steps"; 2 is the least that lets a prediction feed forward. DIAMOND: 1
+    # (`config/trainer.yaml`, denoiser.training.num_autoregressive_steps), each later step on the detached prediction.
+    unroll_steps: int = 2
     clamp: bool = True
     clamp_scale: float = 3.0
     target_encoder: Literal["online", "ema"] = "online"
@@ -49,10 +56,14 @@ class WorldModelConfig:
 
 @dataclass
 class DenoiserConfig:
-    """EDM denoiser over latents; a single-resolution residual network."""
+    """EDM denoiser: over latents a single-resolution residual network, over frames DIAMOND's U-Net."""
 
     channels: int = 160
     num_blocks: int = 7  # ours: the whole agent at 13.8M parameters (JEDI: 13.5M); JEDI: ~160 channels, single level
+    # Pixel space: DIAMOND's U-Net (`config/agent/default.yaml`, denoiser.inner_model): channels and residual blocks
+    # of its four levels, 64x64 down to 8x8 (attention only in the two middle blocks, as DIAMOND's `UNet`).
+    unet_channels: tuple[int, int, int, int] = (64, 64, 64, 64)
+    unet_depths: tuple[int, int, int, int] = (2, 2, 2, 2)
     cond_channels: int = 256  # DIAMOND
     sigma_data: float = 0.5  # DIAMOND
     sigma_offset_noise: float = 0.3  # DIAMOND
@@ -78,12 +89,14 @@ class SamplerConfig:
 
 @dataclass
 class RewardEndConfig:
-    """Reward (sign classes) and termination from latents and actions, with an LSTM."""
+    """Reward (sign classes) and termination from latents (or, in pixel space, frames) and actions, with an LSTM."""
 
+    # The trunk's width and residual blocks: at the latent resolution, or in pixel space at each of the four levels
+    # of DIAMOND's `RewEndEncoder` (`config/agent/default.yaml`, rew_end_model: channels [32] * 4, depths [2] * 4).
     channels: int = 32
     lstm_dim: int = 512  # DIAMOND
     cond_channels: int = 128  # DIAMOND: the action embedding that conditions the trunk's adaptive group norm
-    num_blocks: int = 2  # residual blocks of the trunk at the latent resolution
+    num_blocks: int = 2
     # JEDI trains encoder and reward model end to end: the reward/termination loss reaches the encoder
     # (at the encoder's learning rate). False reads latents encoded under no_grad (a detached reward model).
     encoder_grad: bool = True
@@ -102,9 +115,12 @@ class RewardEndConfig:
 
 @dataclass
 class ActorCriticConfig:
-    """Policy and value on latents with an LSTM; REINFORCE with a lambda-return baseline."""
+    """Policy and value on latents (or frames) with an LSTM; REINFORCE with a lambda-return baseline."""
 
     channels: int = 32
+    # Pixel space: DIAMOND's `ActorCriticEncoder` (`config/agent/default.yaml` actor_critic.channels), one residual
+    # block and a 2x2 max-pool per stage, 64x64 frames down to 4x4.
+    frame_channels: tuple[int, int, int, int] = (32, 32, 64, 64)
     lstm_dim: int = 512  # DIAMOND
     horizon: int = 15
     gamma: float = 0.985
@@ -187,36 +203,33 @@ class Config:
 BUDGETS: dict[str, dict[str, Any]] = {
     # The paper's protocol, unchanged.
     "atari100k": {},
-    # Every code path at reduced sizes: one game and seed in minutes on 2 CPU cores.
+    # Every code path at reduced sizes: one game and seed in minutes on 2 CPU cores. The measurements behind
+    # each value are in docs/budgets.md.
     "smoke": {
-        "world_model.encoder_channels": 8,
+        "world_model.encoder_channels": 8,  # the 64x64 encoder dominates a CPU step
         "world_model.encoder_res_blocks": 1,
-        # The encoder at 64x64 dominates a step's cost on CPU, so a denoiser twice as wide costs little
-        # and predicts catch's next latent better (benchmarks/catch_world_model.py: error/copy 0.24
-        # against 0.39 at 32 channels).
-        "denoiser.channels": 64,
+        "denoiser.channels": 64,  # wider than the encoder costs little and predicts catch better
         "denoiser.num_blocks": 2,
+        "denoiser.unet_channels": (16, 16, 16, 16),  # pixel space: the latent agent's size at this budget
+        "denoiser.unet_depths": (1, 1, 1, 1),
         "denoiser.cond_channels": 64,
-        # Method changes, each kept because no screen on this budget shows it unneeded (docs/learning-check.md):
+        # Method changes, each kept because no screen on this budget shows it unneeded:
         "denoiser.noise_loc": 1.0,  # DIAMOND -0.4: noisier targets force the small denoiser onto its conditioning
         "denoiser.sigma_data": 0.25,  # DIAMOND 0.5: the scale of this encoder's latents of catch
         "reward_end.channels": 16,
         "reward_end.lstm_dim": 64,
-        # Papers 0: a reward model trained on real latents alone misreads this world model's imagined ones.
-        "reward_end.imagined_share": 1.0,
-        # DIAMOND "sample": the expected reward keeps a rough reward model's reading without the draw's noise.
-        "reward_end.imagined_reward": "mean",
+        "reward_end.imagined_share": 1.0,  # papers 0: trained on real latents it misreads imagined ones
+        "reward_end.imagined_reward": "mean",  # DIAMOND "sample": the reading without the draw's noise
         "actor_critic.channels": 16,
+        "actor_critic.frame_channels": (8, 8, 16, 16),
         "actor_critic.lstm_dim": 64,
-        "actor_critic.horizon": 8,  # a whole catch episode; pays for the reward model's extra steps
+        "actor_critic.horizon": 8,  # a whole catch episode
         "actor_critic.residual": True,  # DIAMOND false: REINFORCE learnt catch faster with it in few updates
         "training.total_env_steps": 1_000,
         "training.initial_steps_min": 500,
         "training.initial_steps_max": 1_000,
         "training.final_epochs": 3,
-        # Front-loaded, as DIAMOND's own schedule is (10k world-model steps before the first policy update):
-        # the actor-critic's policy settles within its first ~200 updates, so those must come from a
-        # usable world and reward model; later epochs only follow the new data.
+        # Front-loaded, as DIAMOND's schedule is: the policy settles in its first ~200 updates.
         "training.first_epoch_world_model_steps": 500,
         "training.first_epoch_reward_end_steps": 600,
         "training.first_epoch_actor_critic_steps": 250,
@@ -224,17 +237,10 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "training.reward_end_steps": 20,
         "training.actor_critic_steps": 30,
         "training.batch_size": 16,
-        # REINFORCE needs the samples: with catch's exact dynamics in place of imagination
-        # (benchmarks/catch_exact_dynamics.py) batch 32 learns it by 300 updates on seeds 0-2, 16 on one.
-        "training.actor_critic_batch_size": 32,
-        # A few hundred gradient steps must do what DIAMOND's 1e-4 does in tens of thousands; the encoder
-        # moves slower still (0.1x rather than JEDI's 0.3x) so that its latents keep their spread.
-        "training.lr": 1e-3,
-        "world_model.encoder_lr_scale": 0.1,
-        # Episodes capped at 500 agent steps (2,000 frames): evaluation is bound by the emulator, and Pong's
-        # 32 + 8 evaluation episodes at the full length of an untrained agent's (~850 steps) put a run past
-        # the 5-minute bound (5 min 2 s at a 1,000-step cap). Catch's 8-step episodes never reach it.
-        "training.max_episode_steps": 500,
+        "training.actor_critic_batch_size": 32,  # REINFORCE needs the samples
+        "training.lr": 1e-3,  # a few hundred steps must do what 1e-4 does in tens of thousands
+        "world_model.encoder_lr_scale": 0.1,  # JEDI 0.3: slower, so that the latents keep their spread
+        "training.max_episode_steps": 500,  # evaluation is bound by the emulator; catch never reaches it
         "training.eval_every_epochs": 5,
         "training.eval_episodes": 8,
         "training.final_eval_episodes": 32,
@@ -245,10 +251,13 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "world_model.encoder_res_blocks": 1,
         "denoiser.channels": 16,
         "denoiser.num_blocks": 1,
+        "denoiser.unet_channels": (8, 8, 8, 8),
+        "denoiser.unet_depths": (1, 1, 1, 1),
         "denoiser.cond_channels": 16,
         "reward_end.channels": 8,
         "reward_end.lstm_dim": 16,
         "actor_critic.channels": 8,
+        "actor_critic.frame_channels": (4, 4, 8, 8),
         "actor_critic.lstm_dim": 16,
         "actor_critic.horizon": 4,
         "training.total_env_steps": 120,
@@ -270,6 +279,44 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "training.final_eval_episodes": 3,
         "training.eval_envs": 3,
         "training.max_episode_steps": 50,
+    },
+}
+
+
+SPACE = "world_model.space"
+_NO_ENCODER = "there is no encoder: the denoiser, the reward model and the actor-critic read frames"
+_NO_LATENT = "there is no latent: DIAMOND clamps each predicted frame to [-1, 1] and quantises it to 8 bits"
+_NO_SWITCH = "there is no switching: each later unrolled step conditions on the detached prediction, as DIAMOND's"
+# The fields only one space reads, and why the other has no use for them. A budget's value for such a field is left
+# out in the other space (the resolved config keeps the default); a variant or --set that changes one is refused.
+SPACE_ONLY: dict[str, dict[str, str]] = {
+    "latent": {
+        "world_model.latent_shape": _NO_LATENT,
+        "world_model.encoder_channels": _NO_ENCODER,
+        "world_model.encoder_res_blocks": _NO_ENCODER,
+        "world_model.stop_gradient": _NO_ENCODER,
+        "world_model.switch_mode": _NO_SWITCH,
+        "world_model.switch_prob": _NO_SWITCH,
+        "world_model.feed_forward_grad": _NO_SWITCH,
+        "world_model.clamp": _NO_LATENT,
+        "world_model.clamp_scale": _NO_LATENT,
+        "world_model.target_encoder": _NO_ENCODER,
+        "world_model.ema_decay": _NO_ENCODER,
+        "world_model.predictor": "the MSE predictor stands in for the latent denoiser only",
+        "world_model.decoder": _NO_LATENT,
+        "world_model.decoder_weight": _NO_LATENT,
+        "world_model.encoder_lr_scale": _NO_ENCODER,
+        "denoiser.channels": "the latent denoiser's width; the U-Net's is denoiser.unet_channels",
+        "denoiser.num_blocks": "the latent denoiser's depth; the U-Net's is denoiser.unet_depths",
+        "reward_end.encoder_grad": _NO_ENCODER,
+        "reward_end.action_input": "DIAMOND's RewEndEncoder conditions its trunk on the action",
+        "actor_critic.channels": "the latent reader's width; the frame encoder's is actor_critic.frame_channels",
+        "actor_critic.residual": "DIAMOND's frame features reach the heads through the LSTM only",
+    },
+    "pixel": {
+        "denoiser.unet_channels": "the latent denoiser is no U-Net; its width is denoiser.channels",
+        "denoiser.unet_depths": "the latent denoiser is no U-Net; its depth is denoiser.num_blocks",
+        "actor_critic.frame_channels": "latents are read at actor_critic.channels, not through a frame encoder",
     },
 }
 
@@ -330,7 +377,10 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
 
 
 def _example(hint: Any) -> str:
-    return "16x8x8" if typing.get_args(hint) == (int, int, int) else "0.1,0.1,0.1,0.7"
+    args = typing.get_args(hint)
+    if args == (int, int, int):
+        return "16x8x8"
+    return "64,64,64,64" if args == (int,) * 4 else "0.1,0.1,0.1,0.7"
 
 
 def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
@@ -364,7 +414,7 @@ def config_from_dict(data: Mapping[str, Mapping[str, Any]]) -> Config:
 
 def validate(config: Config) -> None:
     """Refuse combinations that cannot run, before anything starts."""
-    wm, tr = config.world_model, config.training
+    wm, tr, rc = config.world_model, config.training, config.reward_end
     c, h, w = wm.latent_shape
     if h != w or h < 2 or FRAME_SIZE % h or (FRAME_SIZE // h) & (FRAME_SIZE // h - 1):
         raise UsageError(
@@ -422,13 +472,34 @@ def validate(config: Config) -> None:
             "training.replay_weights must be non-negative with a positive sum",
         ),
     ]
+    if wm.space == "pixel":  # DIAMOND's self-attention splits a width into max(1, width // 8) heads
+        widths = {"denoiser.unet_channels": config.denoiser.unet_channels[-1], "reward_end.channels": rc.channels}
+        checks += [
+            (width % max(1, width // 8) == 0, f"{key}: {width} channels do not split into attention heads of 8")
+            for key, width in widths.items()
+        ]
     positive = [k for k, hint in FIELD_TYPES.items() if hint is int and k.endswith(("channels", "_dim", "blocks"))]
     checks += [(_get(config, k) >= 1, f"{k} must be at least 1") for k in positive]
+    sizes = ["denoiser.unet_channels", "denoiser.unet_depths", "actor_critic.frame_channels"]
+    checks += [(min(_get(config, k)) >= 1, f"{k} must hold numbers of at least 1") for k in sizes]
     counts = [k for k, hint in FIELD_TYPES.items() if hint is int and k.endswith(("_steps", "_epochs", "_rewards"))]
     checks += [(_get(config, k) >= 0, f"{k} must not be negative") for k in counts]
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+    _refuse_other_space(config)
+
+
+def _refuse_other_space(config: Config) -> None:
+    """A field the config's space does not read must keep its default: set, it would be silently ignored."""
+    space = config.world_model.space
+    defaults = Config()
+    for other, fields in SPACE_ONLY.items():
+        if other == space:
+            continue
+        for key, why in fields.items():
+            if _get(config, key) != _get(defaults, key):
+                raise UsageError(f"{key} means nothing with {SPACE} = {space} ({why})")
 
 
 def _get(config: Config, key: str) -> Any:
@@ -453,8 +524,13 @@ def resolve_config(budget: str = "atari100k", overrides: Mapping[str, Any] | Non
         raise UsageError(
             f"unknown budget '{budget}'{_closest(budget, list(BUDGETS))}; choose one of {', '.join(BUDGETS)}"
         )
-    config = apply_overrides(Config(), BUDGETS[budget])
-    return apply_overrides(config, overrides or {})
+    overrides = overrides or {}
+    space = _coerce(SPACE, FIELD_TYPES[SPACE], overrides.get(SPACE, WorldModelConfig.space))
+    # The budget's settings of fields the other space alone reads are left out: here they would mean nothing.
+    other = {key for name, fields in SPACE_ONLY.items() if name != space for key in fields}
+    preset = {key: value for key, value in BUDGETS[budget].items() if key not in other}
+    config = apply_overrides(Config(), {SPACE: space, **preset})
+    return apply_overrides(config, overrides)
 
 
 def budget_caveat(config: Config) -> str | None:

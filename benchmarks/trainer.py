@@ -25,12 +25,13 @@ from ablate.config import parse_set_options, resolve_config
 from ablate.jedi.trainer import Trainer, parameter_counts, resolve_device, train
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _fill_replay(trainer: Trainer, steps: int) -> None:
+def fill_replay(trainer: Trainer, steps: int) -> None:
+    """One episode of `steps` random frames and actions, a reward every 50 steps."""
     rng = np.random.default_rng(0)
     trainer.replay.start_episode(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
     for t in range(steps):
@@ -40,11 +41,11 @@ def _fill_replay(trainer: Trainer, steps: int) -> None:
 
 def _rate(fn, steps: int, device: torch.device) -> float:
     fn()  # warm-up (and compilation when enabled)
-    _synchronize(device)
+    synchronize(device)
     started = time.perf_counter()
     for _ in range(steps):
         fn()
-    _synchronize(device)
+    synchronize(device)
     return steps / (time.perf_counter() - started)
 
 
@@ -52,7 +53,7 @@ def component_rates(device: torch.device, steps: int, budget: str, overrides: di
     config = resolve_config(budget, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, "Pong", 0, Path(tmp), device, callback=None, progress=False)
-        _fill_replay(trainer, 2_000)
+        fill_replay(trainer, 2_000)
         for name, count in parameter_counts(trainer.agent).items():
             print(f"parameters {name:>13}: {count / 1e6:6.2f}M")
         trainer.agent.train()
@@ -67,14 +68,12 @@ def component_rates(device: torch.device, steps: int, budget: str, overrides: di
                 print(f"replay encoding: {1 / rate:8.2f} s per epoch ({trainer.replay.size} frames)")
             rate = _rate(lambda n=name, f=step_fn, a=after: trainer._train_component(n, 1, f, a), steps, device)
             print(f"{name:>13} training: {rate:8.2f} gradient steps/s (batch {batch})")
-        n = config.world_model.num_conditioning
         batch = tr.actor_critic_batch_size
-        seg = trainer.replay.sample(batch, n, n - 1, trainer.rng, device, room_after=1, with_frames=False)
+        start = trainer.imagination_start()
 
         def imagine() -> None:
             with torch.no_grad(), trainer.autocast():
-                latents = trainer.replay_latents[seg.index]
-                trainer.imagination.rollout(trainer.agent.actor_critic, latents, seg.actions)
+                trainer.imagination.rollout(trainer.agent.actor_critic, *start)
 
         rate = _rate(imagine, max(1, steps // 4), device) * config.actor_critic.horizon
         horizon, denoising = config.actor_critic.horizon, config.sampler.num_steps

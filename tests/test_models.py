@@ -18,6 +18,7 @@ from ablate.jedi.replay import ReplayBuffer
 from ablate.jedi.reward_end import RewardEndModel
 from ablate.jedi.sampler import EulerSampler, karras_sigmas
 from ablate.jedi.trainer import Agent, parameter_counts
+from ablate.jedi.unet import SelfAttention2d
 from ablate.jedi.world_model import WorldModel, latent_statistics
 
 A = 3  # actions
@@ -672,3 +673,113 @@ def test_denoiser_embeds_each_conditioning_action_in_its_share_of_the_conditioni
     assert inner.action_embedding.embedding_dim == 256 // 4  # DIAMOND: cond_channels / n, concatenated
     with pytest.raises(UsageError, match="cond_channels"):
         resolve_config("test", {"denoiser.cond_channels": 18})
+
+
+# -- pixel space: DIAMOND's agent --------------------------------------------------------------------------------
+
+
+def pixel_config(budget: str = "test", **overrides):
+    """The shipped `pixel` variant (DIAMOND) at a budget."""
+    from ablate.variants import load_variants, resolve_variant
+
+    return resolve_variant("pixel", load_variants(), budget, overrides)
+
+
+def test_pixel_agent_has_diamonds_parameters_component_by_component():
+    """Counted from eloialonso/diamond's own modules at `config/agent/default.yaml`, for 3 and 18 actions."""
+    with torch.device("meta"):
+        counts = {actions: parameter_counts(Agent(pixel_config("atari100k"), actions)) for actions in (3, 18)}
+    assert counts[3] == {"denoiser": 4_405_891, "reward_end": 5_900_736, "actor_critic": 3_229_124, "total": 13_535_751}
+    assert counts[18]["total"] == 13_546_326  # DIAMOND's published 13.5M, whatever the game
+
+
+def test_pixel_components_read_frames_through_diamonds_networks():
+    cfg = pixel_config("atari100k")
+    with torch.device("meta"):
+        agent = Agent(cfg, A)
+    unet = agent.world_model.denoiser.inner.unet
+    assert (
+        isinstance(agent.world_model.encoder, torch.nn.Identity) and len(agent.world_model.denoiser.inner.blocks) == 0
+    )
+    assert [len(level) for level in unet.down_blocks] == [2] * 4 and [len(level) for level in unet.up_blocks] == [3] * 4
+    attention = [m for m in agent.world_model.denoiser.modules() if isinstance(m, SelfAttention2d)]
+    assert len(attention) == 2 and attention[0].heads == 64 // 8  # DIAMOND's two middle blocks, nowhere else
+    assert agent.world_model.denoiser.inner.conv_in.in_channels == (4 + 1) * 3  # last 4 frames and the noisy one
+    assert agent.reward_end.features.out_dim == 32 * 8 * 8 and agent.reward_end.lstm.input_size == 2048
+    assert agent.actor_critic.features.out_dim == 64 * 4 * 4 and agent.actor_critic.lstm.input_size == 1024
+    pooled = [m for m in agent.actor_critic.features.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    assert len(pooled) == 4  # DIAMOND's `down` [1, 1, 1, 1]
+
+
+def test_pixel_denoiser_predicts_8_bit_frames_in_range_and_is_trained_on_frames():
+    torch.manual_seed(0)
+    cfg = pixel_config()
+    wm = WorldModel(cfg, A)
+    torch.nn.init.normal_(wm.denoiser.inner.conv_out.weight, std=1.0)  # a zero output would be trivially in range
+    context, actions = frames(2, 4), torch.randint(0, A, (2, 4))
+    frame = EulerSampler(wm.denoiser, cfg.sampler).sample(context, actions)
+    assert frame.shape == (2, 3, 64, 64) and frame.abs().max() <= 1
+    levels = (frame + 1) * 127.5  # DIAMOND's 256 levels of [-1, 1]
+    assert torch.allclose(levels, levels.round(), atol=1e-4) and len(levels.unique()) > 2
+    loss, metrics = wm.loss(frames(2, 5), torch.randint(0, A, (2, 5)), torch.ones(2, 5, dtype=torch.bool))
+    assert torch.isfinite(loss) and not any(k.startswith("latent/") for k in metrics)  # frames, not latents
+    assert torch.equal(wm.encode(context), context)  # a frame is its own latent
+
+
+def test_pixel_unrolled_steps_condition_on_the_detached_prediction_as_diamonds():
+    torch.manual_seed(0)
+    wm = WorldModel(pixel_config(**{"world_model.unroll_steps": 2, "world_model.num_conditioning": 1}), A)
+    windows = []
+    original = wm.denoiser.loss
+    wm.denoiser.loss = lambda *args: windows.append(args[1]) or original(*args)
+    real = frames(2, 3)
+    wm.loss(real, torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.bool))
+    assert torch.equal(windows[0][:, 0], real[:, 0]) and not torch.equal(windows[1][:, 0], real[:, 1])
+    assert not windows[1].requires_grad  # always the prediction (no switching), never with its gradient
+
+
+def test_pixel_reward_model_and_actor_critic_on_frames():
+    cfg = pixel_config()
+    model, ac = RewardEndModel(cfg, A), ActorCritic(cfg, A)
+    rewards = torch.tensor([[0.0, 1.0, -1.0], [0.0, 0.0, 0.0]])
+    loss, _ = model.loss(
+        frames(2, 4),
+        torch.zeros(2, 3, dtype=torch.long),
+        rewards,
+        torch.zeros(2, 3),
+        torch.ones(2, 3, dtype=torch.bool),
+    )
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    reward, _, end, _ = model.sample(frames(2, 1)[:, 0], torch.zeros(2, dtype=torch.long), frames(2, 1)[:, 0], None)
+    assert reward.shape == end.shape == (2,)
+    logits, value, _ = ac(frames(5, 1)[:, 0], ac.initial_state(5, torch.device("cpu")))
+    assert logits.shape == (5, A) and value.shape == (5,)
+
+
+def test_pixel_reward_model_trunk_is_conditioned_on_the_action():
+    torch.manual_seed(0)
+    model = RewardEndModel(pixel_config(), A)
+    for m in model.modules():  # zero-initialised layers would hide the action's effect
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, std=0.1)
+    z = frames(2, 1)
+    outputs = [model.features(torch.cat([z, z], 2)[:, 0], model.action_embedding(torch.full((2,), a))) for a in (0, 1)]
+    assert not torch.allclose(outputs[0], outputs[1])
+
+
+def test_pixel_imagination_rolls_out_frames_with_gradients_only_into_the_actor_critic(tmp_path):
+    from ablate.jedi.trainer import Trainer
+
+    cfg = pixel_config(**{"actor_critic.horizon": 3, "training.actor_critic_batch_size": 2})
+    trainer = Trainer(cfg, "catch", 0, tmp_path, torch.device("cpu"), None, False)
+    trainer.collector.collect(trainer.agent, 30, 1.0, trainer.device)
+    trainer.encode_replay()
+    assert trainer.replay_latents.numel() == 0  # nothing is encoded beforehand: batches carry their frames
+    latents, actions = trainer.imagination_start()
+    assert latents.shape == (2, 4, 3, 64, 64) and actions.shape == (2, 4)
+    traj = trainer.imagination.rollout(trainer.agent.actor_critic, latents, actions)
+    assert traj.values.shape == (2, 4) and traj.rewards.shape == (2, 3)
+    actor_critic_loss(traj, cfg.actor_critic)[0].backward()
+    assert all(p.grad is None for p in trainer.agent.world_model.parameters())
+    assert all(p.grad is None for p in trainer.agent.reward_end.parameters())
+    assert any(p.grad is not None for p in trainer.agent.actor_critic.parameters())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -363,3 +364,100 @@ def test_a_non_finite_loss_before_any_checkpoint_says_there_is_none_and_is_one_l
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert "non-finite world_model loss at epoch 1" in err and "no epoch had finished, so there is no checkpoint" in err
+
+
+# -- pixel space: DIAMOND, trained by the same loop -----------------------------------------------------------------
+
+
+def _pixel(budget: str = "test", overrides: dict | None = None):
+    from ablate.variants import load_variants, resolve_variant
+
+    return resolve_variant("pixel", load_variants(), budget, overrides)
+
+
+@pytest.mark.parametrize(("game", "seed"), [("catch", 0), ("Pong", 1)])
+def test_pixel_variant_trains_end_to_end_through_the_same_loop(tmp_path, game, seed):
+    reports = []
+    result = train(_pixel(), game, seed, tmp_path, device="cpu", progress=False, callback=reports.append)
+    assert [r.epoch for r in reports] == list(range(1, reports[-1].total_epochs + 1))
+    for key in ("world_model/loss", "reward_end/loss", "actor_critic/loss", "imagination/reward_rate"):
+        assert key in reports[0].metrics and math.isfinite(reports[0].metrics[key])
+    assert not any(key.startswith("latent/") for key in reports[0].metrics)
+    assert json.loads((tmp_path / "config.json").read_text())["world_model"]["space"] == "pixel"
+    assert len(result.eval_returns) == 3 and (result.hns is None) == (game == "catch")
+    agent = torch.load(tmp_path / CHECKPOINT, weights_only=True)["agent"]
+    assert not any(key.startswith("world_model.encoder.") for key in agent)  # no JEDI encoder
+    assert any(key.startswith("world_model.denoiser.inner.unet.") for key in agent)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("world_model.latent_shape", "8x4x4"),
+        ("world_model.clamp", False),
+        ("world_model.stop_gradient", "both"),
+        ("world_model.switch_prob", 1.0),
+        ("world_model.switch_mode", "alternate"),
+        ("world_model.feed_forward_grad", False),
+        ("world_model.target_encoder", "ema"),
+        ("world_model.predictor", "mse"),
+        ("world_model.decoder", True),
+        ("world_model.encoder_lr_scale", 0.1),
+        ("denoiser.channels", 32),
+        ("reward_end.encoder_grad", False),
+        ("reward_end.action_input", "lstm"),
+        ("actor_critic.residual", True),
+    ],
+)
+def test_a_latent_only_switch_set_with_pixel_space_is_refused_in_one_line(key, value):
+    with pytest.raises(UsageError) as err:
+        _pixel("smoke", {key: value})
+    message = str(err.value)
+    assert message.startswith(f"{key} means nothing with world_model.space = pixel (") and "\n" not in message
+
+
+def test_pixel_only_sizes_are_refused_in_latent_space_and_budgets_apply_each_space_its_own():
+    with pytest.raises(UsageError, match=r"^denoiser\.unet_channels means nothing with world_model\.space = latent"):
+        resolve_config("test", {"denoiser.unet_channels": "8,8,8,8"})
+    pixel, jedi = _pixel("smoke"), resolve_config("smoke")
+    assert pixel.denoiser.unet_channels == (16, 16, 16, 16) and jedi.denoiser.unet_channels == (64, 64, 64, 64)
+    assert pixel.world_model.encoder_channels == 32 and jedi.world_model.encoder_channels == 8  # left out in pixel
+    assert pixel.actor_critic.residual is False and pixel.training == jedi.training
+
+
+def test_cli_refuses_a_latent_only_switch_with_pixel_space_before_anything_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    args = ["train", "--game", "catch", "--budget", "test", "--out", str(out)]
+    assert main([*args, "--set", "world_model.space=pixel", "--set", "world_model.clamp=false"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: world_model.clamp means nothing with world_model.space = pixel") and "\n" not in err
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run = ["run", "pixel", "jedi", "--games", "catch", "--budget", "test", "--tracking-uri", uri, "--out", str(out)]
+    assert main([*run, "--set", "world_model.switch_prob=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: variant 'pixel' with budget 'test' and --set: world_model.switch_prob means nothing")
+    assert "\n" not in err and not out.exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_ablate_run_tracks_the_pixel_variant_like_any_other(tmp_path, capsys, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    games = ["--games", "catch,RoadRunner", "--budget", "test", "--device", "cpu"]
+    assert main(["run", "pixel", *games, "--tracking-uri", uri, "--out", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "pixel: FINISHED" in out and "RoadRunner" in out and "Mean HNS" in out
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("ablate").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.`ablate.kind` = 'variant'")
+    assert parent.info.run_name == "pixel (test)" and parent.data.tags["ablate.variant"] == "pixel"
+    children = client.search_runs([experiment], "tags.`ablate.kind` = 'job'")
+    assert sorted(run.info.run_name for run in children) == ["pixel/RoadRunner/seed0", "pixel/catch/seed0"]
+    config = _pixel()
+    for child in children:
+        assert child.info.status == "FINISHED" and child.data.params["world_model.space"] == "pixel"
+        assert child.data.params == {key: str(value) for key, value in config.flat().items()}
+        assert {"final/mean_return", "world_model/loss", "actor_critic/loss"} <= set(child.data.metrics)

@@ -14,7 +14,7 @@ from ablate.variants import describe_variant, get_variant, load_variants, resolv
 SHIPPED = [
     "jedi", "stopgrad-none", "stopgrad-both", "no-switch", "always-switch", "deterministic-switch", "no-clamp",
     "no-clamp-no-switch", "ema-target", "mse-predictor", "recon-decoder", "latent-8x4x4", "latent-32x16x16",
-    "latent-4x8x8", "latent-64x8x8", "denoise-1", "denoise-5", "denoise-10",
+    "latent-4x8x8", "latent-64x8x8", "denoise-1", "denoise-5", "denoise-10", "pixel",
 ]  # fmt: skip
 
 
@@ -105,6 +105,10 @@ def test_search_order_user_dir_then_working_directory_then_shipped(
         ('[overrides]\n"world_model.clamp" = false\n', "'description' must be a non-empty string"),
         ('description = "x."\noverrides = 3\n', "'overrides' must be a table"),
         ('description = "x.\n', "broken.toml: malformed TOML"),
+        (
+            'description = "x."\n[overrides]\n"world_model.space" = "pixel"\n"world_model.clamp" = false\n',
+            "world_model.clamp means nothing with world_model.space = pixel",
+        ),
     ],
 )
 def test_invalid_variant_file_is_one_line_error(tmp_path: Path, text: str, message: str) -> None:
@@ -171,3 +175,28 @@ def test_cli_lists_and_shows_variants(capsys: pytest.CaptureFixture[str]) -> Non
 def test_schedule_counts_that_would_loop_or_fail_late_are_refused_up_front(key, value):
     with pytest.raises(UsageError, match=key.replace(".", r"\.")):
         resolve_config("test", {key: value})
+
+
+def test_show_prints_the_parameters_per_component_beside_the_published_total(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["variants", "show", "pixel"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert (
+        "parameters (18 actions): denoiser 4.41M, reward_end 5.90M, actor_critic 3.24M; total 13.55M "
+        "(DIAMOND's published total: 13.5M)" in shown
+    )
+    assert "2 difference(s) from jedi" in shown and "world_model.space │ pixel │ latent" in shown
+    assert main(["variants", "show", "jedi"]) == 0
+    assert "(JEDI's published total: 13.5M)" in capsys.readouterr().out
+
+
+def test_a_latent_only_switch_inherited_into_pixel_space_is_refused_when_resolved(tmp_path: Path) -> None:
+    write(
+        tmp_path / "mine",
+        "pixel-no-clamp",
+        'description = "x."\nextends = "pixel"\n[overrides]\n"world_model.clamp" = false\n',
+    )
+    registry = load_variants(tmp_path / "mine")  # the file alone is a valid latent-space override
+    with pytest.raises(UsageError, match=r"^world_model\.clamp means nothing with world_model\.space = pixel"):
+        resolve_variant("pixel-no-clamp", registry, "test")

@@ -1,4 +1,4 @@
-"""`ablate variants`: the registry of named JEDI variants, and one variant's resolved config."""
+"""`ablate variants`: the registry of named JEDI variants, and one variant's resolved config and size."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ablate.cli.app import app
+from ablate.config import Config
 from ablate.variants import describe_variant, load_variants
 
 _HELP = (
@@ -27,6 +28,24 @@ app.add_typer(variants_app, name="variants")
 
 def _value(value: Any) -> str:
     return "x".join(map(str, value)) if isinstance(value, tuple) and len(value) == 3 else str(value)
+
+
+_ACTIONS = 18  # the full Atari action set: the most any game has; 3 actions take some 10k parameters off
+
+
+def _parameters(config: Config) -> str:
+    """The agent's trainable parameters per component, beside the published total of the agent it stands for."""
+    import torch  # loads only for `show`
+
+    from ablate.jedi.trainer import PUBLISHED_PARAMETERS, Agent, parameter_counts
+
+    with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+        counts = parameter_counts(Agent(config, _ACTIONS))
+    total = counts.pop("total")
+    parts = ", ".join(f"{name} {count / 1e6:.2f}M" for name, count in counts.items())
+    paper, published = PUBLISHED_PARAMETERS[config.world_model.space]
+    published_total = f"{paper}'s published total: {published / 1e6:.1f}M"
+    return f"parameters ({_ACTIONS} actions): {parts}; total {total / 1e6:.2f}M ({published_total})"
 
 
 @variants_app.callback()
@@ -62,6 +81,7 @@ def show(
     variant = details.variant
     console.print(f"[bold]{escape(variant.name)}[/] ({escape(str(variant.path))}): {escape(variant.description)}")
     console.print(f"extends: {escape(variant.extends or '-')}; budget: {budget}; config hash: {details.config.hash()}")
+    console.print(_parameters(details.config))
     table = Table(title=f"resolved config ({len(details.changes)} difference(s) from jedi)", title_justify="left")
     for column in ("key", "value", "jedi"):
         table.add_column(column)

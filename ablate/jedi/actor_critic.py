@@ -1,4 +1,8 @@
-"""Policy and value on latents with an LSTM; REINFORCE with a lambda-return baseline (DIAMOND's loss)."""
+"""Policy and value on latents with an LSTM; REINFORCE with a lambda-return baseline (DIAMOND's loss).
+
+In pixel space the LSTM reads frames through DIAMOND's `ActorCriticEncoder` (`frame_encoders.py`) in place of
+the latent reader; the LSTM, heads and loss are the same.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from torch.distributions import Categorical
 from torch.nn import functional as F
 
 from ablate.config import ActorCriticConfig, Config
+from ablate.jedi.frame_encoders import ActorCriticEncoder
 from ablate.jedi.latent_net import LatentFeatures, init_lstm
 
 Hidden = tuple[torch.Tensor, torch.Tensor]
@@ -19,7 +24,11 @@ class ActorCritic(nn.Module):
     def __init__(self, config: Config, num_actions: int) -> None:
         super().__init__()
         cfg = config.actor_critic
-        self.features = LatentFeatures(config.world_model.latent_shape, cfg.channels, cfg.lstm_dim)
+        self.features: ActorCriticEncoder | LatentFeatures
+        if config.world_model.space == "pixel":
+            self.features = ActorCriticEncoder(cfg.frame_channels)
+        else:
+            self.features = LatentFeatures(config.world_model.latent_shape, cfg.channels, cfg.lstm_dim)
         self.lstm = nn.LSTMCell(self.features.out_dim, cfg.lstm_dim)
         self.actor = nn.Linear(cfg.lstm_dim, num_actions)
         self.critic = nn.Linear(cfg.lstm_dim, 1)
@@ -36,7 +45,7 @@ class ActorCritic(nn.Module):
         return zeros, zeros.clone()
 
     def forward(self, z: torch.Tensor, hidden: Hidden) -> tuple[torch.Tensor, torch.Tensor, Hidden]:
-        """z: (B, C, H, W) -> action logits (B, A), value (B,), new hidden state."""
+        """z: (B, C, H, W), a latent or a frame -> action logits (B, A), value (B,), new hidden state."""
         x = self.features(z)
         h, c = self.lstm(x, hidden)
         # Ours, not DIAMOND's: a residual path around the LSTM. Through the LSTM alone the heads see the

@@ -1,4 +1,4 @@
-"""EDM denoiser over latents (Karras et al. 2022): preconditioning, training noise, the loss.
+"""EDM denoiser over latents, or frames in pixel space (Karras et al. 2022): preconditioning, training noise, the loss.
 
 With `world_model.predictor = "mse"` the same network is a deterministic one-step predictor
 (the papers' "MSE predictor instead of diffusion" ablation): no noise, plain regression.
@@ -40,15 +40,28 @@ def edm_preconditioners(sigma: torch.Tensor, sigma_data: float, sigma_offset_noi
     return Preconditioners(c_in=c_in, c_out=c_out, c_skip=c_skip, c_noise=sigma.log() / 4)
 
 
+def quantise(frames: torch.Tensor) -> torch.Tensor:
+    """DIAMOND's `wrap_model_output` (`models/diffusion/denoiser.py`): clamp to [-1, 1], truncate to 8 bits.
+
+    No gradient passes, as in DIAMOND (there a prediction is only ever fed forward detached).
+    """
+    with torch.no_grad():
+        return frames.clamp(-1, 1).add(1).div(2).mul(255).byte().div(255).mul(2).sub(1)
+
+
 class Denoiser(nn.Module):
     def __init__(self, config: Config, num_actions: int) -> None:
         super().__init__()
         self.cfg = config.denoiser
         self.mse_predictor = config.world_model.predictor == "mse"
+        self.pixel = config.world_model.space == "pixel"
         self.clamp_scale = config.world_model.clamp_scale if config.world_model.clamp else None
         self.inner = InnerModel(config, num_actions)
 
     def _clamp(self, z: torch.Tensor) -> torch.Tensor:
+        """The estimate as a state: a latent clamped (JEDI, unless the clamp is off); a frame quantised (DIAMOND)."""
+        if self.pixel:
+            return quantise(z)
         return clamp(z, self.clamp_scale) if self.clamp_scale is not None else z
 
     def sample_sigma(self, n: int, device: torch.device) -> torch.Tensor:

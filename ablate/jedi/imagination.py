@@ -5,6 +5,7 @@ for `horizon` steps the policy acts, the Euler sampler draws the next latent fro
 and the reward/termination model scores the transition. Everything runs batched on the device
 with no host synchronisation; the world model is frozen here (no gradients). On CUDA those
 gradient-free parts of a step replay a captured graph (cuda_graph.py; `training.cuda_graphs`).
+In pixel space (DIAMOND's world-model environment, `envs/world_model_env.py`) the latents are frames.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 As in DIAMOND, a transition (z_t, a_t, z_t+1) is the input, so the model sees the outcome of the
 action; reward classes are {-1, 0, +1} -> {0, 1, 2}, termination classes {0, 1}. The trunk is
 DIAMOND's `RewEndEncoder` at the latent resolution: residual blocks whose adaptive group norm is
-conditioned on the action's embedding, flattened into the LSTM.
+conditioned on the action's embedding, flattened into the LSTM. In pixel space z is a frame and the
+trunk is DIAMOND's `RewEndEncoder` itself (`frame_encoders.py`); the LSTM, head and loss are the same.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch.distributions import Categorical
 from torch.nn import functional as F
 
 from ablate.config import Config
+from ablate.jedi.frame_encoders import RewEndEncoder
 from ablate.jedi.latent_net import LatentFeatures, init_lstm
 from ablate.jedi.unet import AdaResidualBlock
 from ablate.jedi.world_model import masked_mean
@@ -30,7 +32,7 @@ class ConditionedTrunk(nn.Module):
         # Ours, as in LatentFeatures: latents train to a small, drifting scale, so each sample is standardised.
         self.norm_in = nn.LayerNorm([c, h, w], elementwise_affine=False)
         self.conv_in = nn.Conv2d(c, channels, 3, padding=1)
-        self.blocks = nn.ModuleList(AdaResidualBlock(channels, cond_channels) for _ in range(num_blocks))
+        self.blocks = nn.ModuleList(AdaResidualBlock(channels, channels, cond_channels) for _ in range(num_blocks))
         self.out_dim = channels * h * w
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -45,15 +47,19 @@ class RewardEndModel(nn.Module):
         super().__init__()
         cfg = config.reward_end
         c, h, w = config.world_model.latent_shape
-        self.features: ConditionedTrunk | LatentFeatures
-        if cfg.action_input == "trunk":
+        self.features: RewEndEncoder | ConditionedTrunk | LatentFeatures
+        if config.world_model.space == "pixel":
+            self.features = RewEndEncoder(cfg.channels, cfg.cond_channels, cfg.num_blocks)
+        elif cfg.action_input == "trunk":
             self.features = ConditionedTrunk((2 * c, h, w), cfg.channels, cfg.cond_channels, cfg.num_blocks)
-            self.action_embedding = nn.Embedding(num_actions, cfg.cond_channels)
-            lstm_in = self.features.out_dim
         else:
             self.features = LatentFeatures((2 * c, h, w), cfg.channels, cfg.lstm_dim)
+        if isinstance(self.features, LatentFeatures):  # the action's embedding joins the features at the LSTM
             self.action_embedding = nn.Embedding(num_actions, cfg.channels)
             lstm_in = self.features.out_dim + cfg.channels
+        else:
+            self.action_embedding = nn.Embedding(num_actions, cfg.cond_channels)
+            lstm_in = self.features.out_dim
         self.lstm = nn.LSTM(lstm_in, cfg.lstm_dim, batch_first=True)
         # DIAMOND: the last layer of the head has no bias.
         self.head = nn.Sequential(
@@ -69,10 +75,10 @@ class RewardEndModel(nn.Module):
         b, t = actions.shape
         pairs = torch.cat([z, z_next], dim=2).flatten(0, 1)
         embedded = self.action_embedding(actions)
-        if isinstance(self.features, ConditionedTrunk):
-            x = self.features(pairs, embedded.flatten(0, 1)).unflatten(0, (b, t))
-        else:
+        if isinstance(self.features, LatentFeatures):
             x = torch.cat([self.features(pairs).unflatten(0, (b, t)), embedded], dim=-1)
+        else:
+            x = self.features(pairs, embedded.flatten(0, 1)).unflatten(0, (b, t))
         out, hidden = self.lstm(x, hidden)
         logits = self.head(out)
         return logits[..., :3], logits[..., 3:], hidden

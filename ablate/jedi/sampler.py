@@ -1,4 +1,4 @@
-"""DIAMOND's Euler sampler over latents: Karras sigma schedule, optional churn.
+"""DIAMOND's Euler sampler over latents (or, in pixel space, frames): Karras sigma schedule, optional churn.
 
 As in DIAMOND (`models/diffusion/diffusion_sampler.py`) the initial sample has unit variance by
 default (`sampler.initial_noise`), although the first step is taken at sigma_max.

@@ -1,4 +1,5 @@
-"""The JEDI training loop: collect -> train world model, reward model, actor-critic -> evaluate -> checkpoint.
+"""The training loop of JEDI (and, in pixel space, DIAMOND's): collect -> train world model, reward model,
+actor-critic -> evaluate -> checkpoint.
 
 One run is one game and one seed. The schedule is DIAMOND's (JEDI.md section 4): a first
 collection of 5k-10k steps, then 100 environment steps per epoch up to the budget, then final
@@ -31,7 +32,7 @@ from ablate.games import GAMES, hns
 from ablate.jedi.actor_critic import ActorCritic, actor_critic_loss
 from ablate.jedi.imagination import Imagination
 from ablate.jedi.optimiser import build_optimisers
-from ablate.jedi.replay import ReplayBuffer, padding_frame, to_network
+from ablate.jedi.replay import ReplayBuffer, Segment, padding_frame, to_network
 from ablate.jedi.reward_end import RewardEndModel
 from ablate.jedi.work import ENV_STEPS, EVAL_EPISODES, KINDS, Work, format_eta, scheduled
 from ablate.jedi.world_model import WorldModel
@@ -92,7 +93,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Agent(nn.Module):
-    """The three trained components of JEDI."""
+    """The three trained components of JEDI (or, in pixel space, of DIAMOND)."""
 
     def __init__(self, config: Config, num_actions: int) -> None:
         super().__init__()
@@ -101,14 +102,20 @@ class Agent(nn.Module):
         self.actor_critic = ActorCritic(config, num_actions)
 
 
+# The whole agent's published size (JEDI.md section 5) in each space. At DIAMOND's sizes our pixel agent has the
+# 13,535,751 parameters (3 actions) that eloialonso/diamond's own modules have.
+PUBLISHED_PARAMETERS = {"latent": ("JEDI", 13.5e6), "pixel": ("DIAMOND", 13.5e6)}
+
+
 def parameter_counts(agent: Agent) -> dict[str, int]:
-    """Trainable parameters per component (an EMA target encoder is a copy, not counted)."""
+    """Trainable parameters per component (an EMA target encoder is a copy, not counted; pixel space has no encoder)."""
 
     def count(module: nn.Module) -> int:
         return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
     wm = agent.world_model
-    counts = {"encoder": count(wm.encoder), "denoiser": count(wm.denoiser)}
+    counts = {} if wm.pixel else {"encoder": count(wm.encoder)}
+    counts["denoiser"] = count(wm.denoiser)
     if wm.decoder is not None:
         counts["decoder"] = count(wm.decoder)
     counts |= {"reward_end": count(agent.reward_end), "actor_critic": count(agent.actor_critic)}
@@ -248,6 +255,8 @@ class Trainer:
         self.imagination = Imagination(config, self.agent.world_model, self.agent.reward_end)
         self.replay = ReplayBuffer(out_dir / "replay", config.training.replay_weights)
         self.collector = Collector(self.env, self.replay)
+        # In pixel space a frame is its own latent: batches carry their frames, and nothing is encoded beforehand.
+        self.frames_are_latents = config.world_model.space == "pixel"
         self.replay_latents = torch.empty(0)  # see encode_replay()
         self.rng = np.random.default_rng(seed)
         self.epoch = 0
@@ -414,8 +423,10 @@ class Trainer:
 
         The actor-critic trains last in an epoch, on a frozen encoder (and so does a detached reward model),
         so its batches index these latents instead of encoding frames at every step: the same inputs from
-        one encoder pass per stored frame per epoch.
+        one encoder pass per stored frame per epoch. In pixel space there is nothing to encode.
         """
+        if self.frames_are_latents:
+            return
         chunks = []
         frames = [to_network(torch.from_numpy(f).to(self.device)) for f in self.replay.frame_chunks(1024)]
         for batch in [*frames, padding_frame(self.device)]:
@@ -438,29 +449,40 @@ class Trainer:
         )
 
         # End to end the reward loss reaches the encoder through the latents of real frames (imagined rows
-        # encode only their context); detached, latents are indexed, and index -1 (padding) is the padding latent.
-        def latents(rows: slice, frames: slice) -> torch.Tensor:
-            if seg.frames is not None:
-                return self.agent.world_model.encode(seg.frames[rows, frames])
-            return self.replay_latents[seg.index[rows, frames]]
-
+        # encode only their context).
         rows = []
         if imagined:
-            context = latents(slice(None, imagined), slice(None, n))
+            context = self.latents(seg, slice(None, imagined), slice(None, n))
             dreamt = self.imagination.follow(context.detach(), seg.actions[:imagined, :-1]).to(context.dtype)
             rows.append(torch.cat([context, dreamt], 1))
         if imagined < tr.batch_size:
-            rows.append(latents(slice(imagined, None), slice(None)))
+            rows.append(self.latents(seg, slice(imagined, None), slice(None)))
         z = torch.cat(rows)
         return self.agent.reward_end.loss(
             z, seg.actions[:, :-1], seg.rewards[:, :-1], seg.ends[:, :-1], seg.transition_mask[:, :-1]
         )
 
-    def actor_critic_step(self) -> tuple[torch.Tensor, dict]:
+    def latents(self, seg: Segment, rows: slice = slice(None), frames: slice = slice(None)) -> torch.Tensor:
+        """The latents of a segment's frames (rows, frames): encoded when the segment holds its frames (end to end,
+        and in pixel space, where they are the frames), else indexed in the encoded replay (index -1, padding,
+        is the padding latent)."""
+        if seg.frames is not None:
+            return self.agent.world_model.encode(seg.frames[rows, frames])
+        return self.replay_latents[seg.index[rows, frames]]
+
+    def imagination_start(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """An actor-critic batch's real contexts: latents of `num_conditioning` frames (B, n, ...), actions (B, n).
+
+        As in DIAMOND, imagination starts where an action was taken, never from an episode's final frame.
+        """
         n, batch = self.config.world_model.num_conditioning, self.config.training.actor_critic_batch_size
-        # As in DIAMOND, imagination starts where an action was taken, never from an episode's final frame.
-        seg = self.replay.sample(batch, n, n - 1, self.rng, self.device, room_after=1, with_frames=False)
-        trajectory = self.imagination.rollout(self.agent.actor_critic, self.replay_latents[seg.index], seg.actions)
+        seg = self.replay.sample(
+            batch, n, n - 1, self.rng, self.device, room_after=1, with_frames=self.frames_are_latents
+        )
+        return self.latents(seg), seg.actions
+
+    def actor_critic_step(self) -> tuple[torch.Tensor, dict]:
+        trajectory = self.imagination.rollout(self.agent.actor_critic, *self.imagination_start())
         return actor_critic_loss(trajectory, self.config.actor_critic)
 
     def train_epoch(self) -> dict[str, float]:

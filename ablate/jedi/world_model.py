@@ -12,6 +12,10 @@
   false detaches it, as DIAMOND's autoregressive training step does.
 - `target_encoder = "ema"`: targets come from an exponential moving average of the encoder.
 - `decoder`: adds a pixel decoder whose reconstruction loss trains the encoder as well.
+
+In pixel space (`space = "pixel"`, DIAMOND) there is no encoder: a frame is its own latent (the encoder is
+the identity), so the denoiser is trained on frames, and every later unrolled step conditions on the
+step's detached, quantised prediction, as DIAMOND's `Denoiser.forward` does (none of the switches above apply).
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ class WorldModel(nn.Module):
     def __init__(self, config: Config, num_actions: int) -> None:
         super().__init__()
         self.cfg = config.world_model
-        self.encoder = Encoder(config)
+        self.pixel = self.cfg.space == "pixel"
+        self.encoder: nn.Module = nn.Identity() if self.pixel else Encoder(config)
         self.denoiser = Denoiser(config, num_actions)
-        self.target_encoder: Encoder | None = None
+        self.target_encoder: nn.Module | None = None
         if self.cfg.target_encoder == "ema":
             self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.decoder = Decoder(config) if self.cfg.decoder else None
@@ -58,11 +63,18 @@ class WorldModel(nn.Module):
                 return self.target_encoder(frames.flatten(0, len(lead) - 1)).unflatten(0, lead)
         return z if self.cfg.stop_gradient == "none" else z.detach()
 
-    def _switch(self, batch: int, device: torch.device) -> torch.Tensor:
+    def _switch(self, device: torch.device) -> torch.Tensor:
         """One decision per batch (JEDI): feed the prediction forward? A 0-dim bool tensor (no host sync)."""
         if self.cfg.switch_mode == "alternate":
             return self.train_steps % 2 == 1
         return torch.rand((), device=device) < self.cfg.switch_prob
+
+    def _next_condition(self, prediction: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
+        """What the next unrolled step conditions on in place of this step's encoded latent."""
+        if self.pixel:  # DIAMOND: always the prediction, detached
+            return prediction.detach()
+        fed = prediction if self.cfg.feed_forward_grad else prediction.detach()
+        return torch.where(self._switch(encoded.device), fed, encoded)
 
     def loss(
         self, frames: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor
@@ -85,8 +97,7 @@ class WorldModel(nn.Module):
             # Padding frames inside the window are masked out of the loss (segments may start before an episode).
             losses.append(masked_mean(per_sample, mask[:, t]))
             if u + 1 < self.cfg.unroll_steps:
-                fed = prediction if self.cfg.feed_forward_grad else prediction.detach()
-                window.append(torch.where(self._switch(z.shape[0], z.device), fed, context[:, t]))
+                window.append(self._next_condition(prediction, context[:, t]))
         dynamics = torch.stack(losses).mean()
         total = dynamics
         metrics = {"world_model/dynamics_loss": dynamics.detach()}
@@ -96,7 +107,8 @@ class WorldModel(nn.Module):
             recon_loss = masked_mean(F.mse_loss(recon, frames, reduction="none").flatten(2).mean(2), mask)
             total = total + self.cfg.decoder_weight * recon_loss
             metrics["world_model/reconstruction_loss"] = recon_loss.detach()
-        metrics.update(latent_statistics(z.detach(), mask, self.cfg.clamp_scale))
+        if not self.pixel:
+            metrics.update(latent_statistics(z.detach(), mask, self.cfg.clamp_scale))
         return total, metrics
 
     @torch.no_grad()
