@@ -38,6 +38,7 @@ MISSING_ARGUMENT = [
     (["study", "show"], "Missing argument 'NAME'"),
     (["study", "status"], "Missing argument 'NAME'"),
     (["study", "dashboard"], "Missing argument 'NAME'"),
+    (["study", "report"], "Missing argument 'NAME'"),
 ]
 MISSING_OPTION = [
     (["run", "jedi"], "Missing option '--games'"),
@@ -54,6 +55,7 @@ UNKNOWN_OPTION = [  # the fragment is typer's did-you-mean where it has one
     (["study", "run", "latent-dim", "--worker", "2"], "--workers"),
     (["study", "list", "--bogus"], "--bogus"),
     (["ui", "--prt", "5000"], "--port"),
+    (["report", "--baselin", "jedi"], "--baseline"),
     (["--bogus"], "--bogus"),
 ]
 BAD_VALUE = [
@@ -64,6 +66,8 @@ BAD_VALUE = [
     (["study", "run", "latent-dim", "--workers", "abc"], "--workers"),
     (["study", "dashboard", "latent-dim", "--port", "abc"], "--port"),
     (["ui", "--port", "abc"], "--port"),
+    (["report", "--reps", "abc"], "--reps"),
+    (["study", "report", "latent-dim", "--seed", "x"], "--seed"),
     (["run", "jedi", "--games"], "--games"),  # an option without its value
 ]
 UNKNOWN_COMMAND = [
@@ -147,6 +151,8 @@ def test_the_projects_own_usage_error_stays_one_line_and_exit_code_2(tmp_path: P
         ["study", "run", "--help"],
         ["study", "status", "--help"],
         ["ui", "--help"],
+        ["report", "--help"],
+        ["study", "report", "--help"],
     ],
     ids=lambda args: " ".join(args) or "no-arguments",
 )

@@ -9,6 +9,7 @@ import typer
 # Each command module registers its commands on `app` when imported.
 from ablate.cli import (  # noqa: F401
     games,
+    report,
     run,
     score,
     study,

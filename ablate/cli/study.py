@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,6 +14,7 @@ from rich.progress import Progress as Bar
 from rich.table import Table
 
 from ablate.cli.app import TrackingUriOption, app
+from ablate.cli.report import OUT_HELP, GamesOption, PublishedOption, RepsOption, SeedOption, render_result
 
 if TYPE_CHECKING:  # ablate.studies (Optuna, torch, MLflow) loads only once the command line has parsed
     from ablate.studies import StudyDefinition, StudyStatus, StudySummary, TrialRow
@@ -288,3 +290,38 @@ def dashboard(
     from ablate.studies import serve_dashboard
 
     serve_dashboard(name, storage, port, on_ready=lambda url: typer.echo(f"Optuna dashboard: {url}  (Ctrl-C to stop)"))
+
+
+@study_app.command(
+    "report",
+    help="The report of `ablate report` on a study's trials, each trial a column labelled with its swept values: "
+    "status (with `ablate study run` to complete it), aggregates, per-game results, the probability of improvement "
+    "and IQM difference against a baseline trial, the published baselines, plots; files in --out, logged as the "
+    "run STUDY/report. Reads the MLflow store only.",
+)
+def report(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The study's name.", show_default=False)],
+    tracking_uri: TrackingUriOption = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="The trial number the others are compared against. \\[default: the first with finished runs]",
+            show_default=False,
+        ),
+    ] = None,
+    published: PublishedOption = None,
+    games: GamesOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"{OUT_HELP} \\[default: reports/studies/NAME]",
+            show_default=False,
+        ),
+    ] = None,
+    reps: RepsOption = 50_000,
+    seed: SeedOption = 0,
+) -> None:
+    from ablate.report.build import Options, StudyRequest, report_study
+
+    options = Options(tracking_uri, published, games, out, reps, seed)
+    render_result(report_study(StudyRequest(name, baseline, options)))
