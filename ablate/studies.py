@@ -19,7 +19,9 @@ A study file:
 How a study runs, and the decisions behind it:
 - Create or join: the Optuna study is named after the file and lives in an RDB storage (default `optuna.db` in the
   working directory, beside `mlflow.db`). Its settings (everything but the description and the trial count) are
-  stored with it; a worker with other settings (say another `--budget`) is refused rather than mixed in.
+  stored with it; a worker with other settings (say another `--budget`) is refused rather than mixed in. The worker
+  that creates the study records them and the study's MLflow run; one joining that moment waits for both (up to
+  CREATOR_WAIT_S) rather than recording its own beside them.
 - Trial count: `n_trials` is the study's total over all workers and invocations. A trial counts whatever its end
   (complete, pruned, failed) and while it runs or waits; a trial failed because its worker died is replaced by its
   retry, which counts instead; a skipped duplicate (below) does not count. Workers check the count before starting
@@ -113,6 +115,7 @@ SQLITE_TIMEOUT_S = 120
 _SCHEMA_RACE_ATTEMPTS = 3  # opening a fresh database while other processes create its tables
 POLL_S = 1.0
 STOP_TIMEOUT_S = 60.0  # how long stopped workers get to record their trials before they are killed
+CREATOR_WAIT_S = 60.0  # how long a joining worker waits for the study's creator to record its settings and run
 
 # Trial and study user attributes (what the Optuna dashboard shows) and MLflow names: each system points to the other.
 ATTR_RUN_ID = "mlflow_run_id"
@@ -604,13 +607,13 @@ def _lock_on_begin(engine: sqlalchemy.Engine) -> None:
 
 
 def _create_or_join(definition: StudyDefinition, storage: RDBStorage, url: str) -> optuna.Study:
-    study = retry_locked(
-        optuna.create_study,
-        study_name=definition.name,
-        storage=storage,
-        direction=definition.direction,
-        load_if_exists=True,
-    )
+    try:
+        study = retry_locked(
+            optuna.create_study, study_name=definition.name, storage=storage, direction=definition.direction
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        study = retry_locked(optuna.load_study, study_name=definition.name, storage=storage)
+        _wait_for_creator(study)
     settings = json.dumps(definition.settings(), sort_keys=True)
     stored = study.user_attrs.get(ATTR_SETTINGS)
     if stored is None:
@@ -632,6 +635,14 @@ def _create_or_join(definition: StudyDefinition, storage: RDBStorage, url: str) 
         )
     study.set_user_attr(ATTR_N_TRIALS, definition.n_trials)
     return study
+
+
+def _wait_for_creator(study: optuna.Study) -> None:
+    """Wait until the worker that created the study (on this machine or another, a moment ago) has recorded its
+    settings and the study's MLflow run: a worker that did not wait would find neither and record its own."""
+    deadline = time.monotonic() + CREATOR_WAIT_S
+    while not {ATTR_SETTINGS, ATTR_RUN_ID} <= study.user_attrs.keys() and time.monotonic() < deadline:
+        time.sleep(POLL_S)  # past the deadline the creator is taken for dead, and this worker records them
 
 
 def _load(name: str, url: str) -> tuple[optuna.Study, RDBStorage]:

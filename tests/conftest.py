@@ -1,9 +1,22 @@
-"""Test-wide settings, and the installed `ablate` script that subprocess tests run (import it as `conftest`)."""
+"""Test-wide settings, the installed `ablate` script that subprocess tests run (import it as `conftest`), and a
+throwaway PostgreSQL server and MLflow tracking server for the tests of many machines."""
 
+import glob
+import os
+import pwd
 import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import torch
 
 _BIN = Path(sys.executable).parent / "ablate"
@@ -12,3 +25,146 @@ ABLATE = str(_BIN) if _BIN.exists() else shutil.which("ablate")
 # The test budget's networks are tiny: one thread is faster than two, and it keeps the suite steady on a busy
 # 2-core machine (torch's thread pool oversubscribes badly when other processes compete for the cores).
 torch.set_num_threads(1)
+
+_SERVER_START_S = 120.0  # MLflow migrates a fresh database's schema before it answers: seconds, more when busy
+
+
+def _postgres_bin() -> Path | None:
+    """The directory of PostgreSQL's server programs: Debian's newest /usr/lib/postgresql/N/bin, else the PATH's."""
+    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    found = debian[-1] if debian else shutil.which("initdb")
+    return Path(found).parent if found and (Path(found).parent / "pg_ctl").exists() else None
+
+
+@dataclass(frozen=True)
+class Postgres:
+    port: int
+    user: str
+    password: str
+
+    def url(self, database: str) -> str:
+        """An SQLAlchemy URL of one database; the driver is named, as SQLAlchemy before 2.1 defaults to psycopg2."""
+        return f"postgresql+psycopg://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server of its own on 127.0.0.1 (a fresh cluster, a free port) with databases optuna and mlflow."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed; on Debian: apt-get install postgresql"
+        )
+    psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL driver is missing: pip install -e '.[test]'")
+    from ablate.tracking import free_port
+
+    server = Postgres(free_port(), "ablate", "s3cret")
+    # Not pytest's tmp_path, which only its owner may enter. In memory where there is room: the cluster's thousands
+    # of files, once written out, took seconds to delete from a disk mounted with `discard`.
+    shm = Path("/dev/shm")
+    memory = shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 1 << 30
+    root = Path(tempfile.mkdtemp(prefix="ablate-postgres-", dir=shm if memory else None))
+    password_file = root / "password"
+    password_file.write_text(server.password)
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: the cluster belongs to the package's postgres user (or nobody)
+        owner = "postgres" if any(u.pw_name == "postgres" for u in pwd.getpwall()) else "nobody"
+        as_user = ["runuser", "-u", owner, "--"]
+        for path in (root, password_file):
+            shutil.chown(path, owner, pwd.getpwnam(owner).pw_gid)
+    data = root / "data"
+    pg_ctl = [*as_user, bin_dir / "pg_ctl", "--pgdata", data]
+    # Durability is of no use to a throwaway cluster, and skipping fsync keeps a busy machine's disk out of it.
+    options = f"-c listen_addresses=127.0.0.1 -c port={server.port} -c unix_socket_directories={root} -c fsync=off"
+    try:
+        _run(
+            [
+                *as_user,
+                bin_dir / "initdb",
+                "--pgdata",
+                data,
+                "--username",
+                server.user,
+                "--pwfile",
+                password_file,
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+                "--no-sync",
+            ]
+        )
+        _run([*pg_ctl, "--log", root / "log", "--wait", "--options", options, "start"], log=root / "log")
+        with psycopg.connect(
+            host="127.0.0.1", port=server.port, user=server.user, password=server.password, dbname="postgres"
+        ) as connection:
+            connection.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+            for database in ("optuna", "mlflow"):
+                connection.execute(f"CREATE DATABASE {database}")
+        yield server
+    finally:
+        subprocess.run([*pg_ctl, "--mode", "immediate", "stop"], capture_output=True)  # fails only if never started
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(command: list[str | Path], log: Path | None = None) -> None:
+    """Run a setup command; when it fails, the test errors with what it said (and its server log)."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        said = done.stdout + done.stderr + (log.read_text() if log is not None and log.exists() else "")
+        pytest.fail(f"{' '.join(map(str, command))} failed:\n{said[-3000:]}")
+
+
+@dataclass(frozen=True)
+class TrackingServer:
+    uri: str
+    artifacts: Path  # where the server keeps the artifacts its clients upload to it
+
+
+@pytest.fixture(scope="session")
+def tracking_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
+    """`mlflow server` on 127.0.0.1 over the PostgreSQL database mlflow, serving artifacts from a directory."""
+    from ablate.tracking import free_port
+
+    root = tmp_path_factory.mktemp("mlflow-server")
+    server = TrackingServer(f"http://127.0.0.1:{free_port()}", root / "artifacts")
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        postgres.url("mlflow"),
+        "--artifacts-destination",
+        str(server.artifacts),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        server.uri.rpartition(":")[2],
+        "--workers",
+        "2",  # as few as serve two machines' writes: each worker is a process of its own on a 2-core runner
+    ]
+    # MLflow's GenAI job runner (a pool of worker processes) serves nothing `ablate` records.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = root / "server.log"
+    with open(log, "w") as out:
+        # Its own session: the server's worker processes are stopped with it.
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + _SERVER_START_S
+        while not _answers(server.uri):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not start; its log:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # nothing of a throwaway server is kept: no need to wait for its stop
+        process.wait()
+
+
+def _answers(uri: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{uri}/health", timeout=2):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
