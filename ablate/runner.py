@@ -392,7 +392,7 @@ def _run_here(
                 tracker.end_run(opened.run_id, "KILLED")
             raise
         if isinstance(opened, _Ticket):
-            progress.start(job, options.device)
+            progress.start(job, str(resolve_device(options.device)))
 
             def hook(report: EpochReport, job: Job = job) -> None:
                 progress.epoch(job, report)
@@ -512,10 +512,11 @@ def _exit_reason(exitcode: int | None, log: Path) -> str:
 
 
 def device_pool(device: str) -> list[str]:
-    """Devices the jobs are spread over: every GPU when CUDA (or auto) is asked for and there are several."""
+    """Devices the jobs are spread over, as they will be used (`auto` resolved): every GPU when CUDA (or auto)
+    is asked for and there are several."""
     if device in ("auto", "cuda") and torch.cuda.device_count() > 1:
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return [device]
+    return [str(resolve_device(device))]
 
 
 def _run_in_processes(

@@ -180,6 +180,15 @@ def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: p
         result = json.loads(Path(client.download_artifacts(child.info.run_id, RESULT, str(tmp_path))).read_text())
         assert result["mean_return"] == metrics["final/mean_return"]
 
+    # docs/mlflow.md names every tag, metric and artifact these runs carry, so the page cannot drift from the code.
+    documented = (Path(__file__).parents[1] / "docs" / "mlflow.md").read_text()
+    for run in [parent, *children]:
+        names = [t for t in run.data.tags if t.startswith("ablate.")] + list(run.data.metrics)
+        names += [a.path for a in client.list_artifacts(run.info.run_id)]
+        for name in names:
+            shown = "system/*" if name.startswith("system/") else name.removesuffix("_ci_low").removesuffix("_ci_high")
+            assert f"`{shown}`" in documented, f"{name} is not in docs/mlflow.md"
+
 
 def test_failed_job_is_recorded_and_the_others_finish(
     uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
