@@ -133,7 +133,8 @@ OBJECTIVE_METRIC = "objective"
 DEFINITION_JSON = "study.json"
 PLOT_PNG = "objective_vs_params.png"
 
-_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+# Each is called with a seed, which BaseSampler's own signature lacks.
+_SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "grid": optuna.samplers.GridSampler,
     "tpe": optuna.samplers.TPESampler,
     "random": optuna.samplers.RandomSampler,
@@ -168,39 +169,57 @@ class TrialFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Axis:
-    """One swept config key: a list of values, or an int or float range."""
+class Categorical:
+    """A swept config key that takes each value of a list."""
 
     key: str
-    values: tuple[Any, ...] | None = None
-    low: float | None = None
-    high: float | None = None
+    values: tuple[Any, ...]
+
+    @property
+    def points(self) -> tuple[Any, ...]:
+        return self.values
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        return trial.suggest_categorical(self.key, list(self.values))
+
+    def describe(self) -> str:
+        return ", ".join(map(str, self.values))
+
+
+@dataclass(frozen=True)
+class Range:
+    """A swept config key that takes an int or float between low and high."""
+
+    key: str
+    low: float
+    high: float
     log: bool = False
     step: float | None = None
     integer: bool = False
 
     @property
-    def points(self) -> tuple[Any, ...] | None:
-        """Every value the axis takes when there are finitely many (a list, an int range), else None."""
-        if self.values is not None:
-            return self.values
-        if self.integer:
-            return tuple(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-        return None
+    def points(self) -> tuple[int, ...] | None:
+        """Every value of an int range; None for a float range, which has endlessly many."""
+        if not self.integer:
+            return None
+        return tuple(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
 
     def suggest(self, trial: optuna.Trial) -> Any:
-        if self.values is not None:
-            return trial.suggest_categorical(self.key, list(self.values))
         if self.integer:
             return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
 
     def describe(self) -> str:
-        if self.values is not None:
-            return ", ".join(map(str, self.values))
         kind = "int" if self.integer else "float"
         extras = [*(["log"] if self.log else []), *([f"step {self.step:g}"] if self.step else [])]
         return f"{kind} in [{self.low:g}, {self.high:g}]" + (f" ({', '.join(extras)})" if extras else "")
+
+
+Axis = Categorical | Range
+
+# An axis as a study's settings record it: with every field of both kinds, as when one class held them all, so the
+# settings of studies created then still match.
+_AXIS_FIELDS = {"key": None, "values": None, "low": None, "high": None, "log": False, "step": None, "integer": False}
 
 
 @dataclass(frozen=True)
@@ -231,10 +250,19 @@ class StudyDefinition:
     def grid_size(self) -> int | None:
         return _grid_size(self.space)
 
+    def grid(self) -> dict[str, tuple[Any, ...]]:
+        """Every axis's values, for a finite search space (the exhaustive samplers refuse float ranges)."""
+        grid = {}
+        for axis in self.space:
+            if axis.points is None:
+                raise ValueError(f"study '{self.name}': '{axis.key}' is a float range, which has no grid")
+            grid[axis.key] = axis.points
+        return grid
+
     def points(self) -> list[dict[str, Any]]:
         """Every point of a finite search space."""
-        keys = [axis.key for axis in self.space]
-        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(a.points for a in self.space))]
+        grid = self.grid()
+        return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
 
     def settings(self) -> dict[str, Any]:
         """What every worker of one Optuna study must agree on: all but the description and the trial count."""
@@ -251,14 +279,18 @@ class StudyDefinition:
             "sampler_options": self.sampler_options,
             "pruner": self.pruner,
             "pruner_options": self.pruner_options,
-            "space": [asdict(axis) for axis in self.space],
+            "space": [_AXIS_FIELDS | asdict(axis) for axis in self.space],
         }
 
 
 def _grid_size(space: Sequence[Axis]) -> int | None:
     """The number of points of a search space, or None when a float range makes it infinite."""
-    points = [axis.points for axis in space]
-    return None if any(p is None for p in points) else math.prod(len(p) for p in points)
+    size = 1
+    for axis in space:
+        if axis.points is None:
+            return None
+        size *= len(axis.points)
+    return size
 
 
 def _study_files() -> dict[str, Path]:
@@ -329,7 +361,7 @@ def _parse(name: str, path: Path, data: dict[str, Any]) -> StudyDefinition:
         raise UsageError(f"the sampler's seed must be an integer, got {sampler_seed!r}")
     pruner, pruner_options = _named(data.get("pruner", "none"), _PRUNERS, "pruner")
     space = _space(data.get("space"), sampler)
-    n_trials = _file_trials(sampler, _grid_size(space), data.get("n_trials"))
+    n_trials = _file_trials(sampler, _grid_size(space) if sampler in _EXHAUSTIVE else None, data.get("n_trials"))
     definition = StudyDefinition(
         name,
         description.strip(),
@@ -406,7 +438,7 @@ def objective_value(report: ScoreReport, objective: str) -> float | None:
     return interval.value if interval else None
 
 
-def _named(value: Any, classes: Mapping[str, type], what: str) -> tuple[str, dict[str, Any]]:
+def _named(value: Any, classes: Mapping[str, object], what: str) -> tuple[str, dict[str, Any]]:
     """`"median"` or `{ name = "median", option = ... }` as (name, options)."""
     if isinstance(value, str):
         name, options = value, {}
@@ -442,7 +474,7 @@ def _axis(key: str, spec: Any, sampler: str) -> Axis:
             )
         if len(set(map(repr, spec))) < len(spec):
             raise UsageError(f"space '{key}': a value is listed twice")
-        return Axis(key, values=tuple(spec))
+        return Categorical(key, tuple(spec))
     if not isinstance(spec, dict):
         raise UsageError(f"space '{key}': give a list of values or a range {{ low = ..., high = ... }}")
     unknown = set(spec) - {"low", "high", "log", "step"}
@@ -453,7 +485,7 @@ def _axis(key: str, spec: Any, sampler: str) -> Axis:
         raise UsageError(f"space '{key}' is not numeric; give a list of its values instead of a range")
     low, high, log, step = spec.get("low"), spec.get("high"), spec.get("log", False), spec.get("step")
     numbers = (int,) if hint is int else (int, float)
-    if any(not isinstance(x, numbers) or isinstance(x, bool) for x in (low, high)):
+    if not (isinstance(low, numbers) and isinstance(high, numbers)) or isinstance(low, bool) or isinstance(high, bool):
         raise UsageError(f"space '{key}': low and high must both be {'integers' if hint is int else 'numbers'}")
     if not low < high:
         raise UsageError(f"space '{key}': low must be below high, got {low} and {high}")
@@ -465,23 +497,23 @@ def _axis(key: str, spec: Any, sampler: str) -> Axis:
         raise UsageError(f"space '{key}': step must be a positive number, and not combined with log")
     if sampler in _EXHAUSTIVE and hint is float:
         raise UsageError(f"space '{key}': sampler '{sampler}' needs finitely many points; list the values to try")
-    return Axis(key, low=low, high=high, log=log, step=step, integer=hint is int)
+    return Range(key, low, high, log=log, step=step, integer=hint is int)
 
 
 def _file_trials(sampler: str, size: int | None, n_trials: Any) -> int:
-    exhaustive = sampler in _EXHAUSTIVE
+    """`size`: the grid's, for a sampler that runs every point once (they refuse float ranges, so there is one)."""
     if n_trials is None:
-        if exhaustive:
+        if size is not None:
             return size
         raise UsageError(f"'n_trials' is required with sampler '{sampler}'")
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise UsageError(f"'n_trials' must be a positive integer, got {n_trials!r}")
-    if exhaustive and n_trials < size:
+    if size is not None and n_trials < size:
         raise UsageError(
             f"the grid of {size} points is too large for n_trials = {n_trials}: it would never be "
             "finished; leave n_trials out, or use sampler 'random' for a sample of it"
         )
-    if exhaustive and n_trials > size:
+    if size is not None and n_trials > size:
         raise UsageError(f"n_trials = {n_trials} exceeds the grid's {size} points, each run once; leave n_trials out")
     return n_trials
 
@@ -490,8 +522,9 @@ def _requested_trials(definition: StudyDefinition, n_trials: int) -> int:
     """`--n-trials`: for a grid, at most its size (fewer runs part of it; running again finishes it)."""
     if n_trials < 1:
         raise UsageError(f"--n-trials must be at least 1, got {n_trials}")
-    if definition.exhaustive and n_trials > definition.grid_size:
-        raise UsageError(f"--n-trials {n_trials} exceeds the grid's {definition.grid_size} points, each run once")
+    size = definition.grid_size
+    if definition.exhaustive and size is not None and n_trials > size:
+        raise UsageError(f"--n-trials {n_trials} exceeds the grid's {size} points, each run once")
     return n_trials
 
 
@@ -504,7 +537,7 @@ def _check_configs(definition: StudyDefinition) -> None:
         points = [
             {axis.key: value}
             for axis in definition.space
-            for value in (axis.values if axis.values is not None else (axis.low, axis.high))
+            for value in (axis.values if isinstance(axis, Categorical) else (axis.low, axis.high))
         ]
     for point in points:
         try:
@@ -516,7 +549,7 @@ def _check_configs(definition: StudyDefinition) -> None:
 
 def _make_sampler(definition: StudyDefinition, seed: int) -> optuna.samplers.BaseSampler:
     if definition.sampler == "grid":
-        space = {axis.key: list(axis.points) for axis in definition.space}
+        space = {key: list(values) for key, values in definition.grid().items()}
         return optuna.samplers.GridSampler(space, seed=seed, **definition.sampler_options)
     return _SAMPLERS[definition.sampler](seed=seed, **definition.sampler_options)
 
@@ -685,7 +718,7 @@ def silences(study: optuna.Study) -> dict[int, float]:
     if not isinstance(storage, RDBStorage):
         return {}
     with storage.scoped_session() as session:
-        now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
+        now = session.execute(sqlalchemy.func.now()).scalar_one().replace(tzinfo=None)
         rows = (
             session.query(models.TrialModel.number, models.TrialHeartbeatModel.heartbeat)
             .join(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
@@ -1097,6 +1130,7 @@ def _close_study_run(
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if complete:
         best = study.best_trial
+        assert best.value is not None  # a complete trial of a single-objective study has its value
         tracker.log_metrics(
             run_id, {"best/objective": best.value, "trials/complete": len(complete)}, step=len(complete)
         )
@@ -1118,7 +1152,7 @@ def objective_figure(definition: StudyDefinition, trials: Sequence[FrozenTrial],
         ax.scatter(
             [_position(axis, best.params[axis.key])], [best.value], color="black", marker="*", s=150, label="best"
         )
-        if axis.values is not None:
+        if isinstance(axis, Categorical):
             ax.set_xticks(range(len(axis.values)), [str(v) for v in axis.values], rotation=30)
         elif axis.log:
             ax.set_xscale("log")
@@ -1132,7 +1166,7 @@ def objective_figure(definition: StudyDefinition, trials: Sequence[FrozenTrial],
 
 def _position(axis: Axis, value: Any) -> Any:
     """Where a value goes on the x axis: a list's values sit in their declared order, numbers at themselves."""
-    return axis.values.index(value) if axis.values is not None else value
+    return axis.values.index(value) if isinstance(axis, Categorical) else value
 
 
 # -- `ablate study run` --------------------------------------------------------------------------------------------

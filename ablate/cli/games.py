@@ -39,9 +39,9 @@ def games(
         others = [game for game in GAMES if not any(game in members for members in GAME_SETS.values())]
         console.print(games_table("not in any set", others))
         return
-    set_name = lookup_set(name)
-    if set_name is not None:
-        console.print(games_table(f"{set_name} ({len(GAME_SETS[set_name])} games)", GAME_SETS[set_name]))
+    named_set = lookup_set(name)
+    if named_set is not None:
+        console.print(games_table(f"{named_set} ({len(GAME_SETS[named_set])} games)", GAME_SETS[named_set]))
     else:
         names = resolve_games(name)
         console.print(games_table(f"{name.strip()} ({len(names)} games)", names))

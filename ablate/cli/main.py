@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Protocol, cast
 
 import typer
 
@@ -22,11 +23,11 @@ from ablate.errors import UsageError, is_disk_full
 from ablate.stopping import sigterm_as_ctrl_c
 
 
-def _click_classes(name: str, typer_class: type) -> tuple[type, ...]:
+def _click_classes(name: str, typer_class: type[Exception]) -> tuple[type[Exception], ...]:
     """The exception class `name` of every click the parser may raise from: the copy of click that recent typers ship
     (`typer_class` is one of its public exceptions, e.g. typer.BadParameter, whose bases are that
     copy's classes) and click itself where installed (older typers parse with it)."""
-    classes = {cls for cls in typer_class.__mro__ if cls.__name__ == name}
+    classes = {cls for cls in typer_class.__mro__ if cls.__name__ == name and issubclass(cls, Exception)}
     try:
         import click.exceptions
     except ImportError:
@@ -40,13 +41,25 @@ _CLICK_ERRORS = _click_classes("ClickException", typer.BadParameter)
 _ABORTS = _click_classes("Abort", typer.Abort)
 
 
+class _ClickError(Protocol):
+    """The ClickException of either copy of click (typer's or click's own): they share no base that declares it."""
+
+    def format_message(self) -> str: ...
+
+
+def _message(err: Exception) -> str:
+    """The message of one of _CLICK_ERRORS, as click words it."""
+    return cast(_ClickError, err).format_message()
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
 def _command_path(argv: list[str]) -> str:
     """`ablate study run` for `study run NAME --workers`: the (sub)commands that argv names before anything else."""
-    path, command = ["ablate"], typer.main.get_command(app)
+    path = ["ablate"]
+    command: object = typer.main.get_command(app)  # a group, whose subcommands are its `commands`, or a command
     for arg in argv:
         command = getattr(command, "commands", {}).get(arg)
         if command is None:
@@ -57,7 +70,7 @@ def _command_path(argv: list[str]) -> str:
 
 def _parser_error(err: Exception, argv: list[str]) -> str:
     """click's message as one line, with its "did you mean" part, and where to look for the right usage."""
-    message = _one_line(err.format_message())  # type: ignore[attr-defined]
+    message = _one_line(_message(err))
     ctx = getattr(err, "ctx", None)  # absent from some errors of click's parser, e.g. an option without its value
     command = ctx.command_path if ctx is not None else _command_path(argv)
     return f"{message.removesuffix('.')} (see `{command} --help`)"
@@ -72,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except _CLICK_ERRORS as err:
         if type(err).__name__ == "NoArgsIsHelpError":  # `ablate`, `ablate study`: the help, as with --help
-            if help_text := err.format_message():  # empty when typer has already printed it with rich
+            if help_text := _message(err):  # empty when typer has already printed it with rich
                 typer.echo(help_text)
             return 0
         typer.echo(f"error: {_parser_error(err, sys.argv[1:] if argv is None else argv)}", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from contextlib import closing
 from functools import partial
 
 import gymnasium as gym
@@ -14,7 +15,7 @@ from ablate.envs.atari import make_atari_env
 from ablate.envs.catch import CatchEnv
 from ablate.errors import UsageError
 
-__all__ = ["CATCH", "CatchEnv", "make_atari_env", "make_env", "make_vector_env", "num_actions"]
+__all__ = ["CATCH", "CatchEnv", "action_count", "make_atari_env", "make_env", "make_vector_env", "num_actions"]
 
 CATCH = "catch"
 
@@ -83,5 +84,13 @@ def _usable_cores() -> int:
 
 def num_actions(game: str) -> int:
     """Size of the game's (minimal) action set."""
-    with make_env(game, 0, train=False) as env:
-        return int(env.action_space.n)
+    with closing(make_env(game, 0, train=False)) as env:
+        return action_count(env)
+
+
+def action_count(env: gym.Env) -> int:
+    """Size of an env's action set: every game here has a discrete one."""
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Discrete):
+        raise TypeError(f"expected a discrete action space, got {space}")
+    return int(space.n)

@@ -21,7 +21,7 @@ LANDING_ROW = ROWS - 2  # the ball lands on the row just above the paddle's
 EPISODE_STEPS = LANDING_ROW
 
 
-class CatchEnv(gym.Env[np.ndarray, int]):
+class CatchEnv(gym.Env[np.ndarray, int | np.integer]):
     """A ball falls from a random column of the top row, one row per step; catch it with the paddle.
 
     Actions: 0 left, 1 stay, 2 right (clipped at the walls). When the ball reaches the row just above
@@ -47,7 +47,7 @@ class CatchEnv(gym.Env[np.ndarray, int]):
         self._paddle_col = COLS // 2
         return self._render_frame(), {}
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def step(self, action: int | np.integer) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._ball_row == LANDING_ROW:
             raise RuntimeError("CatchEnv.step() after the episode ended: call reset() first")
         self._paddle_col = int(move_paddle(self._paddle_col, int(action)))

@@ -12,20 +12,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import torch
 
-Outputs = torch.Tensor | tuple[torch.Tensor, ...]
+if TYPE_CHECKING:
+    from torch.cuda import _POOL_HANDLE  # the type torch.cuda.graph_pool_handle() returns
+
+# A tensor or a tuple of them, whichever `fn` returns: its callers then see that type.
+Outputs = TypeVar("Outputs", torch.Tensor, tuple[torch.Tensor, ...])
 
 
 @dataclass
-class _Capture:
+class _Capture(Generic[Outputs]):
     graph: torch.cuda.CUDAGraph
     inputs: tuple[torch.Tensor, ...]
     outputs: Outputs
 
 
-class GraphedCall:
+class GraphedCall(Generic[Outputs]):
     """`fn(*tensors)` returning a tensor or a tuple of tensors, replayed from a graph captured once per
     input signature (shapes, dtypes, device). Calls with CPU tensors run `fn` as it is.
 
@@ -34,10 +39,10 @@ class GraphedCall:
     """
 
     def __init__(self, fn: Callable[..., Outputs], bf16: bool) -> None:
-        self.fn = fn
+        self.fn: Callable[..., Outputs] = fn
         self.bf16 = bf16
-        self.captures: dict[tuple, _Capture] = {}
-        self.pool = None  # one memory pool shared by this call's graphs
+        self.captures: dict[tuple, _Capture[Outputs]] = {}
+        self.pool: _POOL_HANDLE | None = None  # one memory pool shared by this call's graphs
 
     def _run(self, inputs: tuple[torch.Tensor, ...]) -> Outputs:
         # Autocast's weight cache must stay off in a graph: a cached cast would freeze the weights it saw.
@@ -45,7 +50,7 @@ class GraphedCall:
         with torch.no_grad(), cast:
             return self.fn(*inputs)
 
-    def _capture(self, args: tuple[torch.Tensor, ...]) -> _Capture:
+    def _capture(self, args: tuple[torch.Tensor, ...]) -> _Capture[Outputs]:
         inputs = tuple(a.clone() for a in args)
         side = torch.cuda.Stream(args[0].device)
         side.wait_stream(torch.cuda.current_stream(args[0].device))

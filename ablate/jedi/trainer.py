@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ablate.config import Config, config_from_dict
-from ablate.envs import make_env, make_vector_env
+from ablate.envs import action_count, make_env, make_vector_env
 from ablate.errors import UsageError
 from ablate.games import GAMES, hns
 from ablate.jedi.actor_critic import ActorCritic, actor_critic_loss
@@ -248,9 +248,11 @@ class Trainer:
         self.config, self.game, self.seed, self.out_dir = config, game, seed, out_dir
         self.device, self.callback, self.show_progress, self.on_work = device, callback, progress, on_work
         self.env = make_env(game, seed, train=True, max_episode_steps=config.training.max_episode_steps)
-        self.num_actions = int(self.env.action_space.n)
-        # channels_last: faster convolutions on CPU (oneDNN) and on CUDA with bf16 (cuDNN).
-        self.agent = Agent(config, self.num_actions).to(device, memory_format=torch.channels_last)
+        self.num_actions = action_count(self.env)
+        self.agent = Agent(config, self.num_actions)
+        # channels_last: faster convolutions on CPU (oneDNN) and on CUDA with bf16 (cuDNN). Module.to takes
+        # memory_format, as its documentation says, but torch's overloads of it leave the keyword out.
+        self.agent.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.optimisers = build_optimisers(self.agent, config)
         self.imagination = Imagination(config, self.agent.world_model, self.agent.reward_end)
         self.replay = ReplayBuffer(out_dir / "replay", config.training.replay_weights)
@@ -415,6 +417,7 @@ class Trainer:
             self.rng,
             self.device,
         )
+        assert seg.frames is not None  # sampled with its frames
         return self.agent.world_model.loss(seg.frames, seg.actions, seg.mask)
 
     @torch.no_grad()

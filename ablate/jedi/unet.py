@@ -23,6 +23,8 @@ from ablate.jedi.encoder import group_norm
 class FourierFeatures(nn.Module):
     """Random Fourier features of the scalar noise level (fixed, not trained)."""
 
+    weight: torch.Tensor  # a buffer: nn.Module types the attributes register_buffer makes as tensor or module
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.register_buffer("weight", torch.randn(1, channels // 2))

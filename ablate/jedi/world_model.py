@@ -38,6 +38,8 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class WorldModel(nn.Module):
+    train_steps: torch.Tensor  # a buffer: nn.Module types the attributes register_buffer makes as tensor or module
+
     def __init__(self, config: Config, num_actions: int) -> None:
         super().__init__()
         self.cfg = config.world_model
