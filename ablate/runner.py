@@ -37,6 +37,7 @@ from ablate.locks import job_locks, sqlite_path, trainer_lock, wait_for_trainer
 from ablate.scoring import ScoreReport, score_runs
 from ablate.stopping import child_stops_on_sigterm, stop_signals_deferred, stop_signals_ignored, terminate
 from ablate.tracking import (
+    TAG_DESCRIPTION,
     TAG_RUN_DIR,
     Kind,
     Status,
@@ -332,8 +333,12 @@ def open_parent(
     name: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
     resume: bool = False,
+    description: str | None = None,
 ) -> str:
-    """The parent run of one variant (or trial); with resume, the latest parent of the same command is reopened."""
+    """The parent run of one variant (or trial); with resume, the latest parent of the same command is reopened.
+
+    `description` (the variant's) is the run's description in the MLflow UI; it is no part of what `resume` matches.
+    """
     tags = {**parent_tags(kind, variant, list(games), list(seeds), budget, config.hash()), **(extra_tags or {})}
     previous = tracker.find_runs(tags) if resume else []
     if previous:
@@ -341,7 +346,7 @@ def open_parent(
         run_id = previous[0].info.run_id
     else:
         run_id = tracker.start_run(name or f"{variant} ({budget})", tags, config=config)
-    tracker.set_tags(run_id, owner_tags())
+    tracker.set_tags(run_id, owner_tags() | ({TAG_DESCRIPTION: description} if description else {}))
     return run_id
 
 
@@ -652,6 +657,7 @@ class VariantPlan:
     variant: str
     config: Config
     jobs: list[Job]
+    description: str
 
 
 @dataclass(frozen=True)
@@ -697,12 +703,13 @@ def plan_run(request: RunRequest) -> RunPlan:
     root = request.out.resolve() / directory_name(request.experiment)
     plans = []
     for name in dict.fromkeys(request.variants):
-        get_variant(name, registry)  # an unknown name gets its suggestions before any combination is tried
+        variant = get_variant(name, registry)  # an unknown name gets its suggestions before any combination is tried
         try:
             config = resolve_variant(name, registry, request.budget, overrides)
         except UsageError as err:
             raise UsageError(f"variant '{name}' with budget '{request.budget}' and --set: {err}") from None
-        plans.append(VariantPlan(name, config, make_jobs(name, config, games, seeds, request.budget, root)))
+        jobs = make_jobs(name, config, games, seeds, request.budget, root)
+        plans.append(VariantPlan(name, config, jobs, variant.description))
     return RunPlan(games, seeds, plans)
 
 
@@ -750,7 +757,14 @@ def run_variants(request: RunRequest, on_progress: Callable[[Progress], None] | 
     with job_locks(job.out_dir for p in plan.variants for job in p.jobs):
         parents = {
             p.variant: open_parent(
-                tracker, p.variant, p.config, plan.games, plan.seeds, request.budget, resume=request.resume
+                tracker,
+                p.variant,
+                p.config,
+                plan.games,
+                plan.seeds,
+                request.budget,
+                resume=request.resume,
+                description=p.description,
             )
             for p in plan.variants
         }

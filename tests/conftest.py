@@ -26,6 +26,23 @@ ABLATE = str(_BIN) if _BIN.exists() else shutil.which("ablate")
 # 2-core machine (torch's thread pool oversubscribes badly when other processes compete for the cores).
 torch.set_num_threads(1)
 
+# Debian's Chromium, headless, for the tests that read a page as a browser renders it. The machine's network is
+# closed: without the background-networking flags Chromium waits on connections that are refused.
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+_BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+_BROWSER_FLAGS += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def rendered_dom(url: str, profile: Path, *flags: str) -> str:
+    """The page at `url` as headless Chromium renders it (`--dump-dom`); the test skips where Chromium is absent."""
+    if BROWSER is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+    command = [BROWSER, *_BROWSER_FLAGS, *flags, f"--user-data-dir={profile}", "--dump-dom", url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 _SERVER_START_S = 120.0  # MLflow migrates a fresh database's schema before it answers: seconds, more when busy
 
 

@@ -9,7 +9,6 @@ import csv
 import html.parser
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import time
@@ -20,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 import pytest
-from conftest import ABLATE
+from conftest import ABLATE, rendered_dom
 from mlflow import MlflowClient
 
 from ablate.baselines import load_baseline
@@ -256,21 +255,10 @@ def test_report_tables_equal_values_recomputed_from_the_runs(store: Store) -> No
 @pytest.mark.slow
 def test_the_html_page_read_in_a_headless_browser(store: Store, tmp_path: Path) -> None:
     metrics = pytest.importorskip("rliable.metrics")
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
     page = store.root / "report" / "report.html"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
-    flags += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
-    done = subprocess.run(
-        [browser, *flags, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    rendered = rendered_dom(page.as_uri(), tmp_path / "profile")
     dom = DomTables()
-    dom.feed(done.stdout)
+    dom.feed(rendered)
     runs = finished_returns(store.uri)
 
     header, *rows = dom.tables["games"]

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -122,38 +116,6 @@ def test_ui_of_a_tracking_server_is_the_server_itself() -> None:
     seen: list[str] = []
     assert serve_ui("http://mlflow.example:5000", None, seen.append) == 0
     assert seen == ["http://mlflow.example:5000"]
-
-
-@pytest.mark.slow
-def test_ablate_ui_serves_the_store(uri: str) -> None:
-    Tracker.open("ablate", uri)
-    command = [sys.executable, "-c", "from ablate.cli.main import entry; entry()", "ui", "--tracking-uri", uri]
-    # A session of its own, so that the signal below reaches `ablate ui` alone, which stops its server.
-    server = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
-    )
-    try:
-        line = server.stdout.readline()
-        assert line.startswith("MLflow UI: http://127.0.0.1:")
-        url = line.split()[2]
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
-                    assert response.status == 200
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the MLflow UI did not come up"
-                time.sleep(0.5)
-        # The same store: the experiment `ablate run` writes to is there.
-        query = f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=ablate"
-        with urllib.request.urlopen(query, timeout=10) as response:
-            assert json.load(response)["experiment"]["name"] == "ablate"
-    finally:
-        # SIGTERM, which `ablate ui` handles as Ctrl-C: a SIGINT would be ignored where the suite itself was
-        # started in the background, as a shell starts background jobs.
-        os.killpg(server.pid, signal.SIGTERM)
-        assert server.wait(timeout=60) == 0
 
 
 @pytest.mark.parametrize(
