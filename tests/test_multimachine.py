@@ -31,7 +31,8 @@ JOB_ARTIFACTS = {"config.json", "result.json", "eval_returns.csv", "learning_cur
 # killed worker's trial is retried in seconds; the grace still spans many heartbeats of a live worker on a busy
 # machine.
 QUICK_HEARTBEAT = (
-    "import ablate.studies as s; s.HEARTBEAT_S, s.GRACE_S = 1, 10; from ablate.cli.main import entry; entry()"
+    "import ablate.studies.heartbeats as h; h.HEARTBEAT_S, h.GRACE_S = 1, 10; "
+    "from ablate.cli.main import entry; entry()"
 )
 WAIT_S = 240.0
 T = TypeVar("T")

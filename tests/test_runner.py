@@ -25,9 +25,9 @@ from ablate.config import resolve_config
 from ablate.errors import UsageError, is_disk_full
 from ablate.games import GAMES, hns
 from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, EpochReport, RunResult, TrainingError
-from ablate.runner import Progress, RunRequest, parse_seeds, run_variants
+from ablate.runner import Progress, RunRequest, dispatch, execute, parse_seeds, run_variants
 from ablate.stopping import sigterm_as_ctrl_c
-from ablate.tracking import git_commit
+from ablate.tracking import Tracker, git_commit
 
 TEST_BUDGET = ["--budget", "test"]
 
@@ -193,7 +193,7 @@ def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: p
 def test_failed_job_is_recorded_and_the_others_finish(
     uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(runner, "train", fake_train(fail_seeds=(1,)))
+    monkeypatch.setattr(execute, "train", fake_train(fail_seeds=(1,)))
     code = main(
         ["run", "jedi", "no-clamp", "--games", "catch,Pong", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri]
     )
@@ -214,7 +214,7 @@ def test_failed_job_is_recorded_and_the_others_finish(
 
 
 def test_progress_reports_every_job(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "train", fake_train())
+    monkeypatch.setattr(execute, "train", fake_train())
     seen: list[tuple[int, int, int]] = []
 
     def listen(progress: Progress) -> None:
@@ -229,7 +229,7 @@ def test_progress_reports_every_job(uri: str, monkeypatch: pytest.MonkeyPatch) -
 
 def _kill_during_epoch(seed: int, epoch: int):
     """Wrap the real trainer so that job `seed` is interrupted (as by Ctrl-C) after `epoch` epochs."""
-    real_train = runner.train
+    real_train = execute.train
 
     def train(config, game, job_seed, out_dir, *, callback, **kwargs) -> RunResult:
         def interrupting(report: EpochReport) -> None:
@@ -245,8 +245,8 @@ def _kill_during_epoch(seed: int, epoch: int):
 @pytest.mark.slow
 def test_interrupted_run_resumes_into_the_same_runs(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     request = RunRequest(["jedi"], "catch", seeds=2, budget="test", tracking_uri=uri, reps=100)
-    real_train = runner.train
-    monkeypatch.setattr(runner, "train", _kill_during_epoch(seed=1, epoch=2))
+    real_train = execute.train
+    monkeypatch.setattr(execute, "train", _kill_during_epoch(seed=1, epoch=2))
     first = run_variants(request)
     assert first.interrupted and first.exit_code == 130
     before = {run.info.run_name: run for run in runs_of(uri, "job")}
@@ -256,7 +256,7 @@ def test_interrupted_run_resumes_into_the_same_runs(uri: str, monkeypatch: pytes
     }
     assert runs_of(uri, "variant")[0].info.status == "KILLED"
 
-    monkeypatch.setattr(runner, "train", real_train)
+    monkeypatch.setattr(execute, "train", real_train)
     second = run_variants(replace(request, resume=True))
     assert second.exit_code == 0
     after = {run.info.run_name: run for run in runs_of(uri, "job")}
@@ -329,7 +329,7 @@ def test_a_stop_signal_while_a_job_is_opened_stops_the_run_once_that_is_done(
 
     A study worker opens its jobs' runs the first way, and SIGTERM is how its parent stops it."""
     request = RunRequest(["jedi"], "catch", seeds=2, budget="test", tracking_uri=uri, jobs=jobs)
-    open_job = runner._open_job
+    open_job = execute._open_job
     previous = signal.getsignal(signal.SIGTERM)
     sigterm_as_ctrl_c()  # as the `ablate` entry point and every job or worker process set it
 
@@ -338,7 +338,7 @@ def test_a_stop_signal_while_a_job_is_opened_stops_the_run_once_that_is_done(
         signal.raise_signal(signum)  # the launch goes on to start the job's process
         return opened
 
-    monkeypatch.setattr(runner, "_open_job", signalled_while_opening)
+    monkeypatch.setattr(execute, "_open_job", signalled_while_opening)
     try:
         result = run_variants(request)
     finally:
@@ -354,9 +354,9 @@ def test_a_report_torn_by_a_dying_job_closes_only_that_jobs_pipe() -> None:
     job_end.send(("epoch", {"loss": 1.0}))
     os.write(job_end.fileno(), struct.pack("!i", 100) + b"x" * 10)  # a 100-byte message cut after 10
     job_end.close()
-    worker = runner._Worker(ticket=None, process=None, device="cpu", reports=reports)
-    assert runner._received(worker) == [("epoch", {"loss": 1.0})]
-    assert worker.reports is None and runner._received(worker) == []
+    worker = dispatch._Worker(ticket=None, process=None, device="cpu", reports=reports)
+    assert dispatch._received(worker) == [("epoch", {"loss": 1.0})]
+    assert worker.reports is None and dispatch._received(worker) == []
 
 
 def test_a_second_invocation_of_a_job_in_training_is_refused_and_names_the_holder(
@@ -377,7 +377,7 @@ def test_a_second_invocation_of_a_job_in_training_is_refused_and_names_the_holde
             seen.append((2, capsys.readouterr().err))
         return real(config, game, seed, out_dir, **kwargs)
 
-    monkeypatch.setattr(runner, "train", train_while_another_starts)
+    monkeypatch.setattr(execute, "train", train_while_another_starts)
     assert main(["run", "jedi", "--games", "catch", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri]) == 0
     ((_, err),) = seen
     assert err.startswith("error: ") and err.count("\n") == 1
@@ -386,7 +386,7 @@ def test_a_second_invocation_of_a_job_in_training_is_refused_and_names_the_holde
 
 
 def test_a_new_run_of_the_same_job_keeps_the_earlier_runs_files(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "train", fake_train())
+    monkeypatch.setattr(execute, "train", fake_train())
     request = RunRequest(["jedi"], "catch", seeds=1, budget="test", tracking_uri=uri, reps=100)
     run_variants(request)
     run_variants(request)  # the same command again, without --resume: a second run
@@ -415,8 +415,8 @@ def test_out_naming_a_file_is_refused(uri: str, tmp_path: Path, capsys: pytest.C
 def test_runs_left_running_by_a_dead_invocation_are_named_with_the_way_to_continue_them(
     uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(runner, "train", fake_train())
-    tracker = runner.Tracker.open("ablate", uri)
+    monkeypatch.setattr(execute, "train", fake_train())
+    tracker = Tracker.open("ablate", uri)
     config = resolve_config("test")
     dead = psutil.Popen(["true"])
     dead.wait()
@@ -480,8 +480,8 @@ def test_a_full_disk_stops_the_run_in_one_line_and_ends_its_runs_killed_with_the
         (out_dir / "checkpoint.pt.tmp").write_bytes(b"half a checkpoint")
         raise error
 
-    monkeypatch.setattr(runner, "train", train)
-    monkeypatch.setattr(runner, "_free_bytes", lambda path: 0)
+    monkeypatch.setattr(execute, "train", train)
+    monkeypatch.setattr(execute, "_free_bytes", lambda path: 0)
     assert main(["run", "jedi", "--games", "catch", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri]) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert "stopped: no space left on the device of " in out and "--resume" in out

@@ -17,13 +17,14 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from optuna.trial import TrialState
 
-import ablate.runner as runner
 import ablate.studies as studies
 from ablate.cli.main import main
 from ablate.config import resolve_config
 from ablate.errors import UsageError
 from ablate.jedi.trainer import CONFIG, RESULT, EpochReport, RunResult, TrainingError
-from ablate.studies import list_studies, load_study, pruning_step
+from ablate.runner import execute
+from ablate.studies import heartbeats, list_studies, load_study, pruning_step
+from ablate.studies import storage as study_storage
 
 # Heartbeats and stale-trial retries are experimental in Optuna; the module silences that, pytest's capture does not.
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -288,7 +289,7 @@ def test_pruning_stops_a_poor_trial_early(
     where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake = FakeTrain(returns=lambda call: 10.0 if call == 0 else 0.0)  # the first trial is good, the next poor
-    monkeypatch.setattr(runner, "train", fake)
+    monkeypatch.setattr(execute, "train", fake)
     study_file("prune", '"sampler.num_steps" = [1, 2]\n', pruner='{ name = "median", n_startup_trials = 1 }')
     assert main(run_args("prune", where)) == 0
     first, second = trials_of("prune", where)
@@ -306,7 +307,7 @@ def test_pruning_stops_a_poor_trial_early(
 def test_a_failed_trial_is_recorded_and_the_study_goes_on(
     where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(runner, "train", FakeTrain(fail=lambda config: config.sampler.num_steps == 2))
+    monkeypatch.setattr(execute, "train", FakeTrain(fail=lambda config: config.sampler.num_steps == 2))
     study_file("fails", '"sampler.num_steps" = [1, 2, 3]\n')
     assert main(run_args("fails", where)) == 0
     trials = {t.params["sampler.num_steps"]: t for t in trials_of("fails", where)}
@@ -333,7 +334,7 @@ def test_an_interrupted_study_continues_where_it_stopped(
     where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake = FakeTrain(interrupt=lambda config: config.sampler.num_steps == 2)  # Ctrl-C during that point's training
-    monkeypatch.setattr(runner, "train", fake)
+    monkeypatch.setattr(execute, "train", fake)
     study_file("resume", '"sampler.num_steps" = [1, 2, 3]\n', sampler='{ name = "grid", seed = 1 }')
     assert main(run_args("resume", where)) == 130
     trials = trials_of("resume", where)
@@ -396,16 +397,16 @@ def test_a_killed_worker_s_trial_is_failed_then_continued(
     run_id = victim.user_attrs["mlflow_run_id"]
     assert MlflowClient(where["uri"]).get_run(run_id).info.status == "RUNNING"  # left behind by the dead worker
 
-    monkeypatch.setattr(studies, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(heartbeats, "HEARTBEAT_S", 1)
     if rerun == "after the grace":
-        monkeypatch.setattr(studies, "GRACE_S", 1)  # a heartbeat older than this is stale
+        monkeypatch.setattr(heartbeats, "GRACE_S", 1)  # a heartbeat older than this is stale
         time.sleep(3)  # SQLite's clock counts whole seconds
     else:
-        monkeypatch.setattr(studies, "GRACE_S", 10)
+        monkeypatch.setattr(heartbeats, "GRACE_S", 10)
         time.sleep(3)
         (row,) = [r for r in studies.study_status("killed", where["storage"]).trials if r.state == "RUNNING"]
         assert "; silent for " in row.note  # what `ablate study status` shows of a trial whose worker died
-    monkeypatch.setattr(runner, "train", FakeTrain())
+    monkeypatch.setattr(execute, "train", FakeTrain())
     assert main(run_args("killed", where)) == 0
     trials = trials_of("killed", where)
     assert trials[victim.number].state == TrialState.FAIL
@@ -426,7 +427,7 @@ def test_opening_a_database_whose_tables_another_process_is_creating(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The process that loses the race to create a fresh database's tables sees "already exists" and goes on."""
-    real, calls = studies.RDBStorage, []
+    real, calls = study_storage.RDBStorage, []
 
     def racing(url: str, **kwargs: object) -> optuna.storages.RDBStorage:
         calls.append(url)
@@ -435,14 +436,14 @@ def test_opening_a_database_whose_tables_another_process_is_creating(
             raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, Exception("table studies already exists"))
         return storage
 
-    monkeypatch.setattr(studies, "RDBStorage", racing)
+    monkeypatch.setattr(study_storage, "RDBStorage", racing)
     url = f"sqlite:///{tmp_path}/fresh.db"
     assert studies.open_storage(url).get_all_studies() == [] and len(calls) == 2
 
     def unreachable(url: str, **kwargs: object) -> optuna.storages.RDBStorage:
         raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("unable to open database file"))
 
-    monkeypatch.setattr(studies, "RDBStorage", unreachable)
+    monkeypatch.setattr(study_storage, "RDBStorage", unreachable)
     with pytest.raises(UsageError, match="cannot open Optuna storage"):  # other errors are not retried
         studies.open_storage(url)
 

@@ -1,0 +1,466 @@
+"""A study's definition: its file, parsed and validated: the search space (axes `Categorical | Range`), the
+objective, the sampler and pruner, and the settings every worker must agree on.
+
+A study file:
+
+    description = "One sentence: what is swept and which question of the paper it answers."
+    variant = "jedi"              # the base variant (default jedi); sampled values go on top of its overrides
+    games = "atari100k"           # a set expression, as `--games`
+    seeds = [0]                   # default [0]
+    budget = "atari100k"          # default atari100k
+    objective = "sym_hns"         # an aggregate of ablate.scoring, "hns:<game>", or "mean_return" (the one for catch)
+    direction = "maximize"        # default: minimize for optimality_gap, maximize otherwise
+    sampler = "grid"              # grid, tpe (default), random, bruteforce; or { name = "tpe", seed = 0, ... }
+    pruner = "none"               # none (default), median, hyperband; or { name = "median", n_startup_trials = 3 }
+    n_trials = 20                 # required for tpe and random; grid and bruteforce run every point once
+    [space]                       # dotted config keys
+    "world_model.latent_shape" = ["8x4x4", "16x8x8"]            # a list: categorical
+    "training.lr" = { low = 1e-5, high = 1e-3, log = true }    # a range: int or float, by the key's type
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from ablate.config import FIELD_TYPES, Config, apply_overrides, resolve_config
+from ablate.errors import UsageError
+from ablate.games import GAMES, resolve_game, resolve_games
+from ablate.scoring import AGGREGATES, ScoreReport, score_runs
+from ablate.shipped import shipped_dirs
+from ablate.variants import ROOT_VARIANT, get_variant, load_variants, variant_overrides
+
+MEAN_RETURN = "mean_return"
+HNS_PREFIX = "hns:"
+
+
+# Each is called with a seed, which BaseSampler's own signature lacks.
+_SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+    "grid": optuna.samplers.GridSampler,
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "bruteforce": optuna.samplers.BruteForceSampler,
+}
+_PRUNERS: dict[str, type[optuna.pruners.BasePruner]] = {
+    "none": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+}
+_EXHAUSTIVE = ("grid", "bruteforce")
+_FILE_KEYS = (
+    "description",
+    "variant",
+    "games",
+    "seeds",
+    "budget",
+    "objective",
+    "direction",
+    "sampler",
+    "pruner",
+    "n_trials",
+    "space",
+)
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A swept config key that takes each value of a list."""
+
+    key: str
+    values: tuple[Any, ...]
+
+    @property
+    def points(self) -> tuple[Any, ...]:
+        return self.values
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        return trial.suggest_categorical(self.key, list(self.values))
+
+    def describe(self) -> str:
+        return ", ".join(map(str, self.values))
+
+
+@dataclass(frozen=True)
+class Range:
+    """A swept config key that takes an int or float between low and high."""
+
+    key: str
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+    integer: bool = False
+
+    @property
+    def points(self) -> tuple[int, ...] | None:
+        """Every value of an int range; None for a float range, which has endlessly many."""
+        if not self.integer:
+            return None
+        return tuple(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        if self.integer:
+            return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
+
+    def describe(self) -> str:
+        kind = "int" if self.integer else "float"
+        extras = [*(["log"] if self.log else []), *([f"step {self.step:g}"] if self.step else [])]
+        return f"{kind} in [{self.low:g}, {self.high:g}]" + (f" ({', '.join(extras)})" if extras else "")
+
+
+Axis = Categorical | Range
+
+# An axis as a study's settings record it: with every field of both kinds, as when one class held them all, so the
+# settings of studies created then still match.
+_AXIS_FIELDS = {"key": None, "values": None, "low": None, "high": None, "log": False, "step": None, "integer": False}
+
+
+@dataclass(frozen=True)
+class StudyDefinition:
+    name: str
+    description: str
+    path: Path
+    variant: str
+    overrides: dict[str, Any]  # the base variant's, merged along its `extends` chain
+    games: tuple[str, ...]
+    seeds: tuple[int, ...]
+    budget: str
+    objective: str
+    direction: str
+    sampler: str
+    sampler_seed: int
+    sampler_options: dict[str, Any]
+    pruner: str
+    pruner_options: dict[str, Any]
+    space: tuple[Axis, ...]
+    n_trials: int
+
+    @property
+    def exhaustive(self) -> bool:
+        return self.sampler in _EXHAUSTIVE
+
+    @property
+    def grid_size(self) -> int | None:
+        return _grid_size(self.space)
+
+    def grid(self) -> dict[str, tuple[Any, ...]]:
+        """Every axis's values, for a finite search space (the exhaustive samplers refuse float ranges)."""
+        grid = {}
+        for axis in self.space:
+            if axis.points is None:
+                raise ValueError(f"study '{self.name}': '{axis.key}' is a float range, which has no grid")
+            grid[axis.key] = axis.points
+        return grid
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every point of a finite search space."""
+        grid = self.grid()
+        return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+
+    def settings(self) -> dict[str, Any]:
+        """What every worker of one Optuna study must agree on: all but the description and the trial count."""
+        return {
+            "variant": self.variant,
+            "base_config_hash": resolve_config(self.budget, self.overrides).hash(),
+            "games": list(self.games),
+            "seeds": list(self.seeds),
+            "budget": self.budget,
+            "objective": self.objective,
+            "direction": self.direction,
+            "sampler": self.sampler,
+            "sampler_seed": self.sampler_seed,
+            "sampler_options": self.sampler_options,
+            "pruner": self.pruner,
+            "pruner_options": self.pruner_options,
+            "space": [_AXIS_FIELDS | asdict(axis) for axis in self.space],
+        }
+
+
+def _grid_size(space: Sequence[Axis]) -> int | None:
+    """The number of points of a search space, or None when a float range makes it infinite."""
+    size = 1
+    for axis in space:
+        if axis.points is None:
+            return None
+        size *= len(axis.points)
+    return size
+
+
+def _study_files() -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for directory in shipped_dirs("studies"):
+        for path in sorted(directory.glob("*.toml")):
+            files.setdefault(path.stem, path)
+    return files
+
+
+def list_studies() -> list[StudyDefinition]:
+    """Every study found, each validated."""
+    return [load_study(name) for name in sorted(_study_files())]
+
+
+def load_study(
+    name: str,
+    *,
+    budget: str | None = None,
+    games: str | None = None,
+    objective: str | None = None,
+    n_trials: int | None = None,
+) -> StudyDefinition:
+    """A study's definition, validated, with `study run`'s overrides applied; nothing runs before this passes."""
+    files = _study_files()
+    if name not in files:
+        raise UsageError(
+            f"unknown study '{name}'{_suggest(name, files)}; "
+            f"available: {', '.join(sorted(files)) or 'none (add a TOML file to studies/)'}"
+        )
+    path = files[name]
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"study '{name}' ({path}): malformed TOML: {err}") from None
+    overridden = {"budget": budget, "games": games, "objective": objective}
+    if objective is not None:
+        data.pop("direction", None)  # the file's direction was chosen for the file's objective
+    data |= {key: value for key, value in overridden.items() if value is not None}
+    try:
+        definition = _parse(name, path, data)
+        if n_trials is not None:
+            definition = replace(definition, n_trials=_requested_trials(definition, n_trials))
+    except UsageError as err:
+        raise UsageError(f"study '{name}' ({path}): {err}") from None
+    return definition
+
+
+def _parse(name: str, path: Path, data: dict[str, Any]) -> StudyDefinition:
+    for key in data:
+        if key not in _FILE_KEYS:
+            raise UsageError(f"unknown field '{key}'{_suggest(key, _FILE_KEYS)}; a study has {', '.join(_FILE_KEYS)}")
+    description = data.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise UsageError("'description' must be a non-empty string saying what is swept and why")
+    registry = load_variants()
+    variant = get_variant(_text(data, "variant", ROOT_VARIANT), registry).name
+    games = tuple(resolve_games(_text(data, "games")))
+    seeds = _seeds(data.get("seeds", [0]))
+    budget = _text(data, "budget", "atari100k")
+    objective = parse_objective(_text(data, "objective"), games)
+    direction = _text(data, "direction", "minimize" if objective == "optimality_gap" else "maximize")
+    if direction not in ("maximize", "minimize"):
+        raise UsageError(f"direction must be maximize or minimize, got '{direction}'")
+    sampler, sampler_options = _named(data.get("sampler", "tpe"), _SAMPLERS, "sampler")
+    sampler_seed = sampler_options.pop("seed", 0)
+    if not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool):
+        raise UsageError(f"the sampler's seed must be an integer, got {sampler_seed!r}")
+    pruner, pruner_options = _named(data.get("pruner", "none"), _PRUNERS, "pruner")
+    space = _space(data.get("space"), sampler)
+    n_trials = _file_trials(sampler, _grid_size(space) if sampler in _EXHAUSTIVE else None, data.get("n_trials"))
+    definition = StudyDefinition(
+        name,
+        description.strip(),
+        path,
+        variant,
+        variant_overrides(variant, registry),
+        games,
+        seeds,
+        budget,
+        objective,
+        direction,
+        sampler,
+        sampler_seed,
+        sampler_options,
+        pruner,
+        pruner_options,
+        space,
+        n_trials,
+    )
+    _check_configs(definition)
+    _build(lambda: _make_sampler(definition, sampler_seed), "sampler")
+    _build(lambda: _make_pruner(definition), "pruner")
+    return definition
+
+
+def _text(data: Mapping[str, Any], key: str, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"'{key}' must be a non-empty string" + ("" if default is not None else " (required)"))
+    return value.strip()
+
+
+def _suggest(name: str, choices: Any) -> str:
+    match = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in value)
+    ):
+        raise UsageError(f"'seeds' must be a non-empty list of non-negative integers such as [0, 1, 2], got {value!r}")
+    return tuple(dict.fromkeys(value))
+
+
+def parse_objective(objective: str, games: Sequence[str]) -> str:
+    """The objective's canonical name, refused when it cannot be computed on `games`."""
+    if objective.startswith(HNS_PREFIX):
+        objective = HNS_PREFIX + resolve_game(objective.removeprefix(HNS_PREFIX))
+    elif objective not in (MEAN_RETURN, *AGGREGATES):
+        raise UsageError(
+            f"unknown objective '{objective}'{_suggest(objective, (MEAN_RETURN, *AGGREGATES))}; "
+            f"choose {MEAN_RETURN}, hns:<game> or one of {', '.join(AGGREGATES)}"
+        )
+    # Scoring alone decides which figures exist for a list of games; human-level scores (every HNS 1) reveal them all.
+    probe = score_runs({game: [GAMES[game].human or 0.0] for game in games}, reps=1)
+    if objective_value(probe, objective) is None:
+        possible = [MEAN_RETURN, *probe.aggregates, *(["hns:<game>"] if probe.aggregates else [])]
+        shown = ",".join(games) if len(games) <= 4 else f"{len(games)} games"
+        raise UsageError(f"objective '{objective}' cannot be computed on {shown}; there: {', '.join(possible)}")
+    return objective
+
+
+def objective_value(report: ScoreReport, objective: str) -> float | None:
+    """The objective read off a trial's scores, or None when those games don't define it."""
+    if objective == MEAN_RETURN:
+        return report.mean_return
+    if objective.startswith(HNS_PREFIX):
+        score = report.per_game.get(objective.removeprefix(HNS_PREFIX))
+        return score.hns if score else None
+    interval = report.aggregates.get(objective)
+    return interval.value if interval else None
+
+
+def _named(value: Any, classes: Mapping[str, object], what: str) -> tuple[str, dict[str, Any]]:
+    """`"median"` or `{ name = "median", option = ... }` as (name, options)."""
+    if isinstance(value, str):
+        name, options = value, {}
+    elif isinstance(value, dict) and isinstance(value.get("name"), str):
+        options = dict(value)
+        name = options.pop("name")
+    else:
+        example = f'{what} = {{ name = "{next(iter(classes))}" }}'
+        raise UsageError(f"'{what}' must be a name or a table with one, e.g. {example}")
+    if name not in classes:
+        raise UsageError(f"unknown {what} '{name}'{_suggest(name, classes)}; choose {', '.join(classes)}")
+    return name, options
+
+
+def _space(value: Any, sampler: str) -> tuple[Axis, ...]:
+    if not isinstance(value, dict) or not value:
+        raise UsageError(
+            'the search space is empty; add a [space] table of dotted config keys, e.g. "sampler.num_steps" = [1, 3, 5]'
+        )
+    return tuple(_axis(key, spec, sampler) for key, spec in value.items())
+
+
+def _axis(key: str, spec: Any, sampler: str) -> Axis:
+    if key not in FIELD_TYPES:
+        apply_overrides(Config(), {key: None})  # raises the config's own message, with the closest key
+    if isinstance(spec, list):
+        if not spec:
+            raise UsageError(f"space '{key}': the list of values is empty")
+        if any(not isinstance(v, str | int | float) for v in spec):
+            raise UsageError(
+                f"space '{key}': values must be strings, numbers or booleans; "
+                'write shapes as strings such as "16x8x8"'
+            )
+        if len(set(map(repr, spec))) < len(spec):
+            raise UsageError(f"space '{key}': a value is listed twice")
+        return Categorical(key, tuple(spec))
+    if not isinstance(spec, dict):
+        raise UsageError(f"space '{key}': give a list of values or a range {{ low = ..., high = ... }}")
+    unknown = set(spec) - {"low", "high", "log", "step"}
+    if unknown:
+        raise UsageError(f"space '{key}': unknown range field '{sorted(unknown)[0]}'; a range has low, high, log, step")
+    hint = FIELD_TYPES[key]
+    if hint not in (int, float):
+        raise UsageError(f"space '{key}' is not numeric; give a list of its values instead of a range")
+    low, high, log, step = spec.get("low"), spec.get("high"), spec.get("log", False), spec.get("step")
+    numbers = (int,) if hint is int else (int, float)
+    if not (isinstance(low, numbers) and isinstance(high, numbers)) or isinstance(low, bool) or isinstance(high, bool):
+        raise UsageError(f"space '{key}': low and high must both be {'integers' if hint is int else 'numbers'}")
+    if not low < high:
+        raise UsageError(f"space '{key}': low must be below high, got {low} and {high}")
+    if not isinstance(log, bool):
+        raise UsageError(f"space '{key}': log must be true or false")
+    if log and low <= 0:
+        raise UsageError(f"space '{key}': a log range needs a positive low, got {low}")
+    if step is not None and (log or not isinstance(step, numbers) or isinstance(step, bool) or step <= 0):
+        raise UsageError(f"space '{key}': step must be a positive number, and not combined with log")
+    if sampler in _EXHAUSTIVE and hint is float:
+        raise UsageError(f"space '{key}': sampler '{sampler}' needs finitely many points; list the values to try")
+    return Range(key, low, high, log=log, step=step, integer=hint is int)
+
+
+def _file_trials(sampler: str, size: int | None, n_trials: Any) -> int:
+    """`size`: the grid's, for a sampler that runs every point once (they refuse float ranges, so there is one)."""
+    if n_trials is None:
+        if size is not None:
+            return size
+        raise UsageError(f"'n_trials' is required with sampler '{sampler}'")
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+        raise UsageError(f"'n_trials' must be a positive integer, got {n_trials!r}")
+    if size is not None and n_trials < size:
+        raise UsageError(
+            f"the grid of {size} points is too large for n_trials = {n_trials}: it would never be "
+            "finished; leave n_trials out, or use sampler 'random' for a sample of it"
+        )
+    if size is not None and n_trials > size:
+        raise UsageError(f"n_trials = {n_trials} exceeds the grid's {size} points, each run once; leave n_trials out")
+    return n_trials
+
+
+def _requested_trials(definition: StudyDefinition, n_trials: int) -> int:
+    """`--n-trials`: for a grid, at most its size (fewer runs part of it; running again finishes it)."""
+    if n_trials < 1:
+        raise UsageError(f"--n-trials must be at least 1, got {n_trials}")
+    size = definition.grid_size
+    if definition.exhaustive and size is not None and n_trials > size:
+        raise UsageError(f"--n-trials {n_trials} exceeds the grid's {size} points, each run once")
+    return n_trials
+
+
+def _check_configs(definition: StudyDefinition) -> None:
+    """Every grid point, or every value and range end alone, must give a valid config at the study's budget."""
+    resolve_config(definition.budget, definition.overrides)
+    if definition.exhaustive:
+        points = definition.points()
+    else:
+        points = [
+            {axis.key: value}
+            for axis in definition.space
+            for value in (axis.values if isinstance(axis, Categorical) else (axis.low, axis.high))
+        ]
+    for point in points:
+        try:
+            resolve_config(definition.budget, {**definition.overrides, **point})
+        except UsageError as err:
+            shown = ", ".join(f"{key}={value}" for key, value in point.items())
+            raise UsageError(f"space point {shown} with variant '{definition.variant}': {err}") from None
+
+
+def _make_sampler(definition: StudyDefinition, seed: int) -> optuna.samplers.BaseSampler:
+    if definition.sampler == "grid":
+        space = {key: list(values) for key, values in definition.grid().items()}
+        return optuna.samplers.GridSampler(space, seed=seed, **definition.sampler_options)
+    return _SAMPLERS[definition.sampler](seed=seed, **definition.sampler_options)
+
+
+def _make_pruner(definition: StudyDefinition) -> optuna.pruners.BasePruner:
+    return _PRUNERS[definition.pruner](**definition.pruner_options)
+
+
+def _build(make: Callable[[], Any], what: str) -> None:
+    try:
+        make()
+    except (TypeError, ValueError) as err:  # an unknown option or a bad value, in Optuna's own words
+        raise UsageError(f"{what} options: {err}") from None
