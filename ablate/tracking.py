@@ -49,7 +49,7 @@ import ablate
 from ablate.config import Config
 from ablate.errors import UsageError
 from ablate.games import references
-from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, RunResult
+from ablate.jedi.outputs import CHECKPOINT, CONFIG, RESULT, RunResult
 from ablate.locks import owner, owner_alive, schema_lock, sqlite_path
 from ablate.scoring import ScoreReport
 from ablate.stopping import stop_signals_ignored

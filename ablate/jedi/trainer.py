@@ -32,48 +32,14 @@ from ablate.games import GAMES, hns
 from ablate.jedi.actor_critic import ActorCritic, actor_critic_loss
 from ablate.jedi.imagination import Imagination
 from ablate.jedi.optimiser import build_optimisers
+from ablate.jedi.outputs import CHECKPOINT, CONFIG, METRICS, RESULT, EpochReport, RunResult, TrainingError
 from ablate.jedi.replay import ReplayBuffer, Segment, padding_frame, to_network
 from ablate.jedi.reward_end import RewardEndModel
 from ablate.jedi.work import ENV_STEPS, EVAL_EPISODES, KINDS, Work, format_eta, scheduled
 from ablate.jedi.world_model import WorldModel
 
-CHECKPOINT = "checkpoint.pt"
-RESULT = "result.json"
-CONFIG = "config.json"
-METRICS = "metrics.jsonl"
-
-
-@dataclass
-class EpochReport:
-    epoch: int
-    env_steps: int
-    metrics: dict[str, float]  # diagnostics; on evaluation epochs also "eval/return"
-    total_epochs: int = 0  # the schedule's length, known once the first collection is done
-    resumed_from: int = 0  # the checkpoint's epoch when this run was resumed, else 0
-
-
-@dataclass
-class RunResult:
-    game: str
-    seed: int
-    env_steps: int
-    eval_returns: list[float]
-    mean_return: float
-    hns: float | None
-    wall_s: float
-    epochs: int = 0
-    device: str = "cpu"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 _WORK_REPORT_S = 0.5  # how often work done within an epoch is reported (progress bars, job processes)
 _BAR_TOTAL = 1000
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot go on (e.g. a non-finite loss); the last good checkpoint stays on disk."""
 
 
 def resolve_device(name: str) -> torch.device:
