@@ -163,6 +163,14 @@ def test_help_and_a_bare_group_show_the_help_and_exit_0(args: list[str], tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("args", "flags"), [(["run"], ["--resume", "--save-checkpoints"]), (["train"], ["--resume"])])
+def test_a_flag_is_shown_without_a_value_label(args: list[str], flags: list[str], tmp_path: Path) -> None:
+    rows = ablate([*args, "--help"], tmp_path).stdout.splitlines()
+    for flag in flags:
+        (row,) = [row for row in rows if f"│    {flag} " in row]
+        assert not row.split(flag, 1)[1].split()[0].startswith("<"), row  # the help text follows, no <bool>
+
+
 def test_parsing_loads_no_torch_mlflow_or_optuna() -> None:
     """The command modules import their heavy libraries inside the commands, so a mistake is reported at once."""
     code = "import sys, ablate.cli.main; print(sorted({'torch', 'mlflow', 'optuna', 'scipy'} & set(sys.modules)))"

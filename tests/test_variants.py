@@ -183,10 +183,10 @@ def test_show_prints_the_parameters_per_component_beside_the_published_total(
     assert main(["variants", "show", "pixel"]) == 0
     shown = " ".join(capsys.readouterr().out.split())
     assert (
-        "parameters (18 actions): denoiser 4.41M, reward_end 5.90M, actor_critic 3.24M; total 13.55M "
-        "(DIAMOND's published total: 13.5M)" in shown
+        "parameters at atari100k (18 actions): denoiser 4.41M, reward_end 5.90M, actor_critic 3.24M; total 13.55M "
+        "(DIAMOND's published total: 13.5M); at smoke: 0.7" in shown
     )
-    assert "2 difference(s) from jedi" in shown and "world_model.space │ pixel │ latent" in shown
+    assert "(12 difference(s) from jedi)" in shown and "world_model.space │ pixel │ latent" in shown
     assert main(["variants", "show", "jedi"]) == 0
     assert "(JEDI's published total: 13.5M)" in capsys.readouterr().out
 

@@ -13,6 +13,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# A flag takes no value: an empty metavar keeps typer from labelling it <bool> in the help as if it took one.
+FLAG = ""
+
 # Options that several commands share, spelt once.
 TrackingUriOption = Annotated[
     str | None,

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 from rich.table import Table
 
-from ablate.cli.app import SetOption, TrackingUriOption, app
+from ablate.cli.app import FLAG, SetOption, TrackingUriOption, app
 from ablate.cli.render import score_tables
 from ablate.config import budget_caveat
 from ablate.jedi.work import format_eta
@@ -182,12 +182,13 @@ def run(
         bool,
         typer.Option(
             "--resume",
+            metavar=FLAG,
             help="Reuse finished jobs of the same command and continue "
             "interrupted ones from their checkpoints, in their MLflow runs.",
         ),
     ] = False,
     save_checkpoints: Annotated[
-        bool, typer.Option("--save-checkpoints", help="Also store each job's final checkpoint in MLflow.")
+        bool, typer.Option("--save-checkpoints", metavar=FLAG, help="Also store each job's final checkpoint in MLflow.")
     ] = False,
     variants_dir: Annotated[
         Path | None,

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from ablate.baselines import BASELINES
-from ablate.cli.app import app
+from ablate.cli.app import FLAG, app
 from ablate.cli.render import score_tables
 
 _HELP = (
@@ -34,7 +34,8 @@ def score(
         ),
     ],
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document (per_game, aggregates) and nothing else.")
+        bool,
+        typer.Option("--json", metavar=FLAG, help="Print one JSON document (per_game, aggregates) and nothing else."),
     ] = False,
     reps: Annotated[int, typer.Option(help="Bootstrap resamples for the confidence intervals.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed; the same seed gives the same intervals.")] = 0,

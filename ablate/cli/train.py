@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ablate.cli.app import SetOption, app
+from ablate.cli.app import FLAG, SetOption, app
 from ablate.cli.render import result_line
 from ablate.config import BUDGETS, budget_caveat, parse_set_options, resolve_config
 from ablate.games import resolve_game
@@ -34,7 +34,7 @@ def train(
         Path | None, typer.Option(help="Output directory (default runs/train/GAME-seedS-BUDGET).", show_default=False)
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+        bool, typer.Option("--resume", metavar=FLAG, help="Continue the run in --out from its last checkpoint.")
     ] = False,
 ) -> None:
     from ablate.jedi.trainer import TrainingError  # torch loads only once the command line has parsed

@@ -33,19 +33,22 @@ def _value(value: Any) -> str:
 _ACTIONS = 18  # the full Atari action set: the most any game has; 3 actions take some 10k parameters off
 
 
-def _parameters(config: Config) -> str:
-    """The agent's trainable parameters per component, beside the published total of the agent it stands for."""
+def _parameters(paper: Config, shown: Config, budget: str) -> str:
+    """The agent's trainable parameters per component at the papers' sizes, beside the published total of the agent
+    it stands for, and the total at the budget shown when that is another."""
     import torch  # loads only for `show`
 
     from ablate.jedi.trainer import PUBLISHED_PARAMETERS, Agent, parameter_counts
 
     with torch.device("meta"):  # shapes only: nothing is allocated or initialised
-        counts = parameter_counts(Agent(config, _ACTIONS))
+        counts = parameter_counts(Agent(paper, _ACTIONS))
+        at_budget = parameter_counts(Agent(shown, _ACTIONS))["total"]
     total = counts.pop("total")
     parts = ", ".join(f"{name} {count / 1e6:.2f}M" for name, count in counts.items())
-    paper, published = PUBLISHED_PARAMETERS[config.world_model.space]
-    published_total = f"{paper}'s published total: {published / 1e6:.1f}M"
-    return f"parameters ({_ACTIONS} actions): {parts}; total {total / 1e6:.2f}M ({published_total})"
+    name, published = PUBLISHED_PARAMETERS[paper.world_model.space]
+    line = f"parameters at atari100k ({_ACTIONS} actions): {parts}; total {total / 1e6:.2f}M"
+    line += f" ({name}'s published total: {published / 1e6:.1f}M)"
+    return line if budget == "atari100k" else f"{line}; at {budget}: {at_budget / 1e6:.2f}M"
 
 
 @variants_app.callback()
@@ -72,8 +75,8 @@ def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The variant to show.", show_default=False)],
     budget: Annotated[
-        str, typer.Option(help="Budget preset the config is resolved at: atari100k, smoke, test.")
-    ] = "atari100k",
+        str, typer.Option(help="Budget preset the config is resolved at, as for `ablate run`: atari100k, smoke, test.")
+    ] = "smoke",
     variants_dir: Annotated[Path | None, typer.Option(help=_VARIANTS_DIR_HELP, show_default=False)] = None,
 ) -> None:
     details = describe_variant(name, budget, variants_dir or ctx.obj)
@@ -81,7 +84,9 @@ def show(
     variant = details.variant
     console.print(f"[bold]{escape(variant.name)}[/] ({escape(str(variant.path))}): {escape(variant.description)}")
     console.print(f"extends: {escape(variant.extends or '-')}; budget: {budget}; config hash: {details.config.hash()}")
-    console.print(_parameters(details.config))
+    console.print(
+        _parameters(describe_variant(name, "atari100k", variants_dir or ctx.obj).config, details.config, budget)
+    )
     table = Table(title=f"resolved config ({len(details.changes)} difference(s) from jedi)", title_justify="left")
     for column in ("key", "value", "jedi"):
         table.add_column(column)
