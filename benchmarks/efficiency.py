@@ -142,7 +142,7 @@ def measure(m: Measurement) -> dict[str, Any]:
         after = trainer.agent.world_model.after_step if m.component == "world_model" else None
 
         def step() -> None:
-            trainer._train_component(m.component, 1, step_fn, after)
+            trainer.train_component(m.component, 1, step_fn, after)
 
         result: dict[str, Any] = {"parameters": parameter_counts(trainer.agent)}
         if m.component != "actor_critic":

@@ -66,7 +66,7 @@ def component_rates(device: torch.device, steps: int, budget: str, overrides: di
             if name == "reward_end":  # as in an epoch: the world model is done, the replay is encoded once
                 rate = _rate(trainer.encode_replay, 1, device)
                 print(f"replay encoding: {1 / rate:8.2f} s per epoch ({trainer.replay.size} frames)")
-            rate = _rate(lambda n=name, f=step_fn, a=after: trainer._train_component(n, 1, f, a), steps, device)
+            rate = _rate(lambda n=name, f=step_fn, a=after: trainer.train_component(n, 1, f, a), steps, device)
             print(f"{name:>13} training: {rate:8.2f} gradient steps/s (batch {batch})")
         batch = tr.actor_critic_batch_size
         start = trainer.imagination_start()

@@ -22,6 +22,10 @@ from ablate.jedi.world_model import WorldModel
 
 
 class Imagination:
+    """`reward_end` is the one reader of imagined transitions (its `__call__` for the burn-in, `sample` per step):
+    a stand-in with the same calls may replace it to ask what imagination gives with other rewards
+    (tools/catch/oracle_reward.py puts the game's rules there)."""
+
     def __init__(self, config: Config, world_model: WorldModel, reward_end: RewardEndModel) -> None:
         self.world_model = world_model
         self.reward_end = reward_end

@@ -335,7 +335,7 @@ class Trainer:
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
 
-    def _train_component(
+    def train_component(
         self,
         name: str,
         steps: int,
@@ -458,16 +458,16 @@ class Trainer:
         steps = _schedule_steps(self.config, self.epoch)
         metrics: dict[str, float] = {}
         self.agent.train()
-        metrics |= self._train_component(
+        metrics |= self.train_component(
             "world_model", steps["world_model"], self.world_model_step, self.agent.world_model.after_step
         )
         end_to_end = self.config.reward_end.encoder_grad
         if not end_to_end:
             self.encode_replay()
-        metrics |= self._train_component("reward_end", steps["reward_end"], self.reward_end_step)
+        metrics |= self.train_component("reward_end", steps["reward_end"], self.reward_end_step)
         if end_to_end:  # the reward model's steps moved the encoder: the actor-critic reads it as it now is
             self.encode_replay()
-        metrics |= self._train_component("actor_critic", steps["actor_critic"], self.actor_critic_step)
+        metrics |= self.train_component("actor_critic", steps["actor_critic"], self.actor_critic_step)
         self.agent.eval()
         return metrics
 

@@ -1,7 +1,7 @@
 """Why did a catch run end where it did? Reads a run's checkpoint; prints figures, asserts nothing.
 
     ablate train --game catch --seed 3 --budget smoke --out runs/catch3
-    python benchmarks/catch_diagnosis.py runs/catch3
+    python tools/catch/diagnosis.py runs/catch3
 
 Three views of the agent in the run directory, each on catch's exact states (ball row and column,
 paddle column), rendered with the game's own `render`:

@@ -1,8 +1,8 @@
 """Does the world model predict catch? A diagnostic that trains only the world model; prints figures, asserts nothing.
 
-    python benchmarks/catch_world_model.py                                   # smoke as shipped, 500 steps
-    python benchmarks/catch_world_model.py --set denoiser.noise_loc=-0.4     # DIAMOND's training noise
-    python benchmarks/catch_world_model.py --set world_model.predictor=mse --steps 300
+    python tools/catch/world_model.py                                   # smoke as shipped, 500 steps
+    python tools/catch/world_model.py --set denoiser.noise_loc=-0.4     # DIAMOND's training noise
+    python tools/catch/world_model.py --set world_model.predictor=mse --steps 300
 
 Fills a replay buffer with 1,000 random-policy steps of catch, then trains the encoder and denoiser
 (the trainer's own loss and optimiser) and, every `--every` steps, imagines with the trainer's

@@ -1,8 +1,8 @@
 """How fast does the actor-critic learn catch when imagination is exact? A diagnostic; prints figures, asserts nothing.
 
-    python benchmarks/catch_exact_dynamics.py                      # smoke's actor-critic, seed 0
-    python benchmarks/catch_exact_dynamics.py --seed 2 --set training.actor_critic_batch_size=16
-    python benchmarks/catch_exact_dynamics.py --read 0.35 0.07 --set reward_end.imagined_reward=sample
+    python tools/catch/exact_dynamics.py                      # smoke's actor-critic, seed 0
+    python tools/catch/exact_dynamics.py --seed 2 --set training.actor_critic_batch_size=16
+    python tools/catch/exact_dynamics.py --read 0.35 0.07 --set reward_end.imagined_reward=sample
 
 The trainer's actor-critic (network, loss, optimiser, batch and horizon of the budget) trains on
 rollouts that catch's own rules play out instead of the world model and the reward model: contexts

@@ -1,8 +1,8 @@
 """Does the actor-critic learn catch when imagined rewards are right? A diagnostic; prints figures, asserts nothing.
 
-    python benchmarks/catch_oracle_reward.py                 # smoke, seed 0, oracle rewards in imagination
-    python benchmarks/catch_oracle_reward.py --reward model  # the same run with the reward model (as `ablate train`)
-    python benchmarks/catch_oracle_reward.py --seed 1 --set world_model.predictor=mse
+    python tools/catch/oracle_reward.py                 # smoke, seed 0, oracle rewards in imagination
+    python tools/catch/oracle_reward.py --reward model  # the same run with the reward model (as `ablate train`)
+    python tools/catch/oracle_reward.py --seed 1 --set world_model.predictor=mse
 
 Trains JEDI on catch exactly as `ablate train` does, except that with `--reward oracle` imagination
 takes its rewards and terminations from the game's rules instead of the reward/termination model:
