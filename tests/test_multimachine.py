@@ -44,7 +44,7 @@ def machine(root: Path, study: str, space: str) -> Path:
     (root / "studies").mkdir()
     (root / "studies" / f"{study}.toml").write_text(
         'description = "Two machines, one study."\ngames = "catch"\nbudget = "test"\nobjective = "mean_return"\n'
-        f'sampler = "grid"\n[space]\n{space}'
+        f'search = "grid"\n[space]\n{space}'
     )
     return root
 

@@ -22,9 +22,10 @@ if TYPE_CHECKING:  # ablate.studies (Optuna, torch, MLflow) loads only once the 
 _HELP = (
     "Ablation studies: sweep config keys of a base variant with Optuna, each trial tracked in MLflow.\n\n"
     "A study is a TOML file in studies/ (the working directory's first, then the repository's): description, "
-    "variant, games, seeds, budget, objective and direction, sampler (grid, tpe, random, bruteforce), pruner "
-    "(none, median, hyperband), n_trials and a \\[space] table of dotted config keys. Each trial is an MLflow "
-    "parent run (tag ablate.kind=trial) whose child runs are its (game, seed) jobs, as `ablate run` makes them."
+    "variant, games, seeds, budget, objective and direction, search (Optuna's sampler: grid, tpe, random, "
+    "bruteforce), pruner (none, median, hyperband), n_trials and a \\[space] table of dotted config keys. "
+    "Each trial is an MLflow parent run (tag ablate.kind=trial) whose child runs are its (game, seed) jobs, "
+    "as `ablate run` makes them."
 )
 _STORAGE_HELP = (
     "Optuna storage, any SQLAlchemy URL (PostgreSQL for several machines). \\[default: sqlite:///optuna.db here]"

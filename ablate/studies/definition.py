@@ -10,7 +10,7 @@ A study file:
     budget = "atari100k"          # default atari100k
     objective = "sym_hns"         # an aggregate of ablate.scoring, "hns:<game>", or "mean_return" (the one for catch)
     direction = "maximize"        # default: minimize for optimality_gap, maximize otherwise
-    sampler = "grid"              # grid, tpe (default), random, bruteforce; or { name = "tpe", seed = 0, ... }
+    search = "grid"               # Optuna's sampler: grid, tpe (default), random, bruteforce; or { name = "tpe" }
     pruner = "none"               # none (default), median, hyperband; or { name = "median", n_startup_trials = 3 }
     n_trials = 20                 # required for tpe and random; grid and bruteforce run every point once
     [space]                       # dotted config keys
@@ -62,7 +62,7 @@ _FILE_KEYS = (
     "budget",
     "objective",
     "direction",
-    "sampler",
+    "search",
     "pruner",
     "n_trials",
     "space",
@@ -242,6 +242,8 @@ def load_study(
 
 def _parse(name: str, path: Path, data: dict[str, Any]) -> StudyDefinition:
     for key in data:
+        if key == "sampler":  # the Euler sampler's config section is `sampler.*`: one word, one meaning
+            raise UsageError("'sampler' is spelt 'search' in a study file: search = \"grid\" (Optuna's sampler)")
         if key not in _FILE_KEYS:
             raise UsageError(f"unknown field '{key}'{_suggest(key, _FILE_KEYS)}; a study has {', '.join(_FILE_KEYS)}")
     description = data.get("description")
@@ -256,7 +258,7 @@ def _parse(name: str, path: Path, data: dict[str, Any]) -> StudyDefinition:
     direction = _text(data, "direction", "minimize" if objective == "optimality_gap" else "maximize")
     if direction not in ("maximize", "minimize"):
         raise UsageError(f"direction must be maximize or minimize, got '{direction}'")
-    sampler, sampler_options = _named(data.get("sampler", "tpe"), _SAMPLERS, "sampler")
+    sampler, sampler_options = _named(data.get("search", "tpe"), _SAMPLERS, "sampler")
     sampler_seed = sampler_options.pop("seed", 0)
     if not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool):
         raise UsageError(f"the sampler's seed must be an integer, got {sampler_seed!r}")
