@@ -537,13 +537,15 @@ def test_imagination_contexts_never_end_on_an_episodes_final_frame(tmp_path):
 def test_reward_model_segments_start_anywhere_around_a_transition_as_diamonds(tmp_path):
     buffer = _buffer_with_episodes(tmp_path, [8])  # 9 frames, 8 transitions, shorter than a segment
     length, rng = 14, np.random.default_rng(0)
-    seg = buffer.sample(2000, length, 0, rng, torch.device("cpu"), start_before=rng.integers(0, length, 2000))
+    seg = buffer.sample(
+        2000, length, 0, rng, torch.device("cpu"), start_before=rng.integers(0, length, 2000), with_frames=False
+    )
     first_real = seg.mask.float().argmax(1)
     episode_frame_at_first_real = seg.index.gather(1, first_real[:, None]).squeeze(1)
     assert (seg.transition_mask.sum(1) >= 1).all()  # every segment holds its drawn transition
     assert (episode_frame_at_first_real > 0).any()  # some start inside the episode (no padding before)...
     assert (first_real > 0).any() and (~seg.mask[:, -1]).any()  # ...others are padded before, or after it
-    context = buffer.sample(500, length, 0, rng, torch.device("cpu"), start_before=np.full(500, 3))
+    context = buffer.sample(500, length, 0, rng, torch.device("cpu"), start_before=np.full(500, 3), with_frames=False)
     assert context.transition_mask[:, 3].all()  # a context of 4 ends on the drawn transition
     assert set(context.index[:, 3].tolist()) == set(range(8))
 

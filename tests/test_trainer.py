@@ -44,11 +44,13 @@ def test_catch_runs_end_to_end(tmp_path):
     assert result.mean_return == saved["mean_return"]
 
 
+@pytest.mark.slow
 def test_atari_game_runs_end_to_end_with_hns(tmp_path):
     result = train(resolve_config("test"), "Pong", 1, tmp_path, device="cpu", progress=False)
     assert result.game == "Pong" and result.hns == pytest.approx((result.mean_return + 20.7) / (14.6 + 20.7))
 
 
+@pytest.mark.slow
 def test_same_seed_reproduces_the_run_on_cpu(tmp_path):
     a = train(resolve_config("test"), "catch", 3, tmp_path / "a", device="cpu", progress=False)
     b = train(resolve_config("test"), "catch", 3, tmp_path / "b", device="cpu", progress=False)
@@ -215,6 +217,7 @@ def test_progress_description_names_losses():
     assert trainer_module._losses(report) == "wm 0.5 eval 1"
 
 
+@pytest.mark.slow
 def test_work_is_reported_within_the_first_epoch_with_an_eta_that_counts_down(tmp_path, monkeypatch):
     """The first epoch holds most gradient steps: progress must move inside it, and the ETA be a number early."""
     monkeypatch.setattr(trainer_module, "_WORK_REPORT_S", 0.0)
@@ -276,6 +279,7 @@ def test_learning_rates_per_component():
     assert optimisers["actor_critic"].opt.param_groups[0]["initial_lr"] == pytest.approx(6e-4)
 
 
+@pytest.mark.slow
 def test_stop_gradient_both_still_trains_the_encoder_through_the_reward_loss(tmp_path):
     torch.manual_seed(0)
     before = WorldModel(resolve_config("test"), 3).encoder.state_dict()
@@ -375,6 +379,7 @@ def _pixel(budget: str = "test", overrides: dict | None = None):
     return resolve_variant("pixel", load_variants(), budget, overrides)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("game", "seed"), [("catch", 0), ("Pong", 1)])
 def test_pixel_variant_trains_end_to_end_through_the_same_loop(tmp_path, game, seed):
     reports = []
