@@ -336,7 +336,7 @@ def test_an_interrupted_study_continues_where_it_stopped(
 ) -> None:
     fake = FakeTrain(interrupt=lambda config: config.sampler.num_steps == 2)  # Ctrl-C during that point's training
     monkeypatch.setattr(execute, "train", fake)
-    study_file("resume", '"sampler.num_steps" = [1, 2, 3]\n', sampler='{ name = "grid", seed = 1 }')
+    study_file("resume", '"sampler.num_steps" = [1, 2, 3]\n', search='{ name = "grid", seed = 1 }')
     assert main(run_args("resume", where)) == 130
     trials = trials_of("resume", where)
     interrupted = next(t for t in trials if t.state == TrialState.FAIL)
