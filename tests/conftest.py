@@ -73,7 +73,7 @@ def postgres() -> Iterator[Postgres]:
             "PostgreSQL's server programs (initdb, pg_ctl) are not installed; on Debian: apt-get install postgresql"
         )
     psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL driver is missing: pip install -e '.[test]'")
-    from ablate.tracking import free_port
+    from ablate.ui_server import free_port
 
     server = Postgres(free_port(), "ablate", "s3cret")
     # Not pytest's tmp_path, which only its owner may enter. In memory where there is room: the cluster's thousands
@@ -141,7 +141,7 @@ class TrackingServer:
 @pytest.fixture(scope="session")
 def tracking_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
     """`mlflow server` on 127.0.0.1 over the PostgreSQL database mlflow, serving artifacts from a directory."""
-    from ablate.tracking import free_port
+    from ablate.ui_server import free_port
 
     root = tmp_path_factory.mktemp("mlflow-server")
     server = TrackingServer(f"http://127.0.0.1:{free_port()}", root / "artifacts")

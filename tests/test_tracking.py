@@ -11,7 +11,8 @@ from mlflow import MlflowClient
 
 import ablate.tracking as tracking
 from ablate.errors import UsageError
-from ablate.tracking import Tracker, resolve_tracking_uri, retry_locked, serve_ui
+from ablate.tracking import Tracker, resolve_tracking_uri, retry_locked
+from ablate.ui_server import serve_ui
 
 
 @pytest.fixture

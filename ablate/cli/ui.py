@@ -25,7 +25,7 @@ def ui(
         int | None, typer.Option(help="Port to serve on, 1 to 65535. \\[default: a free one]", show_default=False)
     ] = None,
 ) -> int:
-    from ablate.tracking import serve_ui  # MLflow loads only once the command line has parsed
+    from ablate.ui_server import serve_ui  # MLflow loads only once the command line has parsed
 
     return serve_ui(
         tracking_uri,

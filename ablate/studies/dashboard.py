@@ -7,7 +7,7 @@ from contextlib import suppress
 
 from ablate.errors import UsageError
 from ablate.studies.storage import _load, resolve_storage
-from ablate.tracking import free_port
+from ablate.ui_server import free_port
 
 
 def serve_dashboard(name: str, storage: str | None, port: int | None, on_ready: Callable[[str], None]) -> None:
