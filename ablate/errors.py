@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import errno
+from collections.abc import Iterable
 
 _DISK_FULL_MESSAGES = ("no space left on device", "database or disk is full", "file write failed")
 
 
 class UsageError(ValueError):
     """Bad input: a one-line message that says what is wrong and how to fix it."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """ " (did you mean 'x'?)" for the closest of `choices` to a mistyped `name`, or "" when none is close."""
+    match = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 class DiskFull(RuntimeError):

@@ -27,7 +27,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,6 +299,29 @@ class Tracker:
         retry_locked(self.client.update_run, run.info.run_id, status="RUNNING")
         if TAG_ERROR in run.data.tags:
             retry_locked(self.client.delete_tag, run.info.run_id, TAG_ERROR)
+
+    def resume_or_start(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        *,
+        resume: bool,
+        config: Config | None = None,
+        parent_run_id: str | None = None,
+        found: Sequence[Run] | None = None,
+    ) -> tuple[str, bool]:
+        """The resume rule, in one place: with `resume`, the newest live run carrying `tags` (under `parent_run_id`
+        if given) is reopened RUNNING and continued; otherwise, or when there is none, a new run starts.
+
+        Returns the run's id and whether it was reopened. `found` passes runs the caller already searched for
+        with the same tags, newest first, so that it can act on them (reuse a finished job) before this rule does.
+        """
+        if resume:
+            previous = self.find_runs(tags, parent_run_id=parent_run_id) if found is None else found
+            if previous:
+                self.reopen(previous[0])
+                return previous[0].info.run_id, True
+        return self.start_run(name, tags, config=config, parent_run_id=parent_run_id), False
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():

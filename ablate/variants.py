@@ -8,7 +8,6 @@ first, then in the repository's `variants/`; the first file found for a name win
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.config import Config, apply_overrides, diff, resolve_config
-from ablate.errors import UsageError
+from ablate.errors import UsageError, did_you_mean
 from ablate.shipped import shipped_dirs
 
 ROOT_VARIANT = "jedi"
@@ -79,7 +78,7 @@ def _read(path: Path) -> Variant:
     for key in data:
         if key not in _FILE_KEYS:
             raise UsageError(
-                f"{path}: unknown field '{key}'{_suggest(key, _FILE_KEYS)}; a variant has {', '.join(_FILE_KEYS)}"
+                f"{path}: unknown field '{key}'{did_you_mean(key, _FILE_KEYS)}; a variant has {', '.join(_FILE_KEYS)}"
             )
     description, overrides = data.get("description"), data.get("overrides", {})
     extends = data.get("extends", None if name == ROOT_VARIANT else ROOT_VARIANT)
@@ -111,14 +110,9 @@ def _chain(name: str, registry: Mapping[str, Variant]) -> list[Variant]:
     return chain
 
 
-def _suggest(name: str, choices: Any) -> str:
-    match = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean '{match[0]}'?)" if match else ""
-
-
 def _unknown(name: str, registry: Mapping[str, Variant], where: str = "") -> UsageError:
     return UsageError(
-        f"{where}unknown variant '{name}'{_suggest(name, registry)}; available: {', '.join(sorted(registry))}"
+        f"{where}unknown variant '{name}'{did_you_mean(name, registry)}; available: {', '.join(sorted(registry))}"
     )
 
 

@@ -45,7 +45,9 @@ from trainer import fill_replay, synchronize  # benchmarks/trainer.py
 
 from ablate.config import Config, parse_set_options
 from ablate.jedi.actor_critic import ActorCritic, Trajectory
-from ablate.jedi.trainer import Trainer, parameter_counts, resolve_device, total_epochs
+from ablate.jedi.agent import parameter_counts
+from ablate.jedi.device import resolve_device
+from ablate.jedi.trainer import Trainer, total_epochs
 from ablate.jedi.work import GRADIENT_KINDS, scheduled
 from ablate.variants import load_variants, resolve_variant
 

@@ -22,7 +22,9 @@ import numpy as np
 import torch
 
 from ablate.config import parse_set_options, resolve_config
-from ablate.jedi.trainer import Trainer, parameter_counts, resolve_device, train
+from ablate.jedi.agent import parameter_counts
+from ablate.jedi.device import resolve_device
+from ablate.jedi.trainer import Trainer, train
 
 
 def synchronize(device: torch.device) -> None:

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from ablate.config import resolve_config
+from ablate.jedi.agent import Agent
 from ablate.jedi.cuda_graph import GraphedCall
 from ablate.jedi.imagination import Imagination
 from ablate.jedi.sampler import EulerSampler
-from ablate.jedi.trainer import CHECKPOINT, Agent, train
+from ablate.jedi.trainer import CHECKPOINT, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

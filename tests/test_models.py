@@ -11,13 +11,13 @@ import torch
 from ablate.config import resolve_config
 from ablate.errors import UsageError
 from ablate.jedi.actor_critic import ActorCritic, Trajectory, actor_critic_loss, lambda_returns
+from ablate.jedi.agent import Agent, parameter_counts
 from ablate.jedi.denoiser import edm_preconditioners
 from ablate.jedi.encoder import Decoder, Encoder, clamp
 from ablate.jedi.imagination import Imagination
 from ablate.jedi.replay import ReplayBuffer
 from ablate.jedi.reward_end import RewardEndModel
 from ablate.jedi.sampler import EulerSampler, karras_sigmas
-from ablate.jedi.trainer import Agent, parameter_counts
 from ablate.jedi.unet import SelfAttention2d
 from ablate.jedi.world_model import WorldModel, latent_statistics
 

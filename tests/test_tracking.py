@@ -81,6 +81,23 @@ def test_run_states_and_error_tag(uri: str) -> None:
     assert [r.info.run_id for r in tracker.find_runs({"ablate.kind": "job"})] == [run_id]
 
 
+def test_resume_or_start_reopens_the_newest_run_with_the_same_tags(uri: str) -> None:
+    tracker = Tracker.open("ablate", uri)
+    tags = {"ablate.kind": "job", "ablate.game": "catch"}
+    first, reopened = tracker.resume_or_start("a", tags, resume=True)
+    assert not reopened
+    tracker.end_run(first, "KILLED")
+    again, reopened = tracker.resume_or_start("a", tags, resume=True)
+    assert (again, reopened) == (first, True) and tracker.client.get_run(first).info.status == "RUNNING"
+    fresh, reopened = tracker.resume_or_start("a", tags, resume=False)
+    assert fresh != first and not reopened
+    other, reopened = tracker.resume_or_start("b", {**tags, "ablate.game": "Pong"}, resume=True)
+    assert other not in (first, fresh) and not reopened
+    parent = tracker.start_run("p", {"ablate.kind": "variant"})
+    child, reopened = tracker.resume_or_start("a", tags, resume=True, parent_run_id=parent)
+    assert child not in (first, fresh) and not reopened  # under another parent, the job starts anew
+
+
 def _writer(tracker: Tracker, index: int, batches: int) -> None:
     run_id = tracker.start_run(f"writer{index}", {"ablate.kind": "job"})
     for step in range(batches):

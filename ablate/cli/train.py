@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
+from ablate.budgets import BUDGETS
 from ablate.cli.app import FLAG, SetOption, app
 from ablate.cli.render import result_line
-from ablate.config import BUDGETS, budget_caveat, parse_set_options, resolve_config
+from ablate.config import budget_caveat, parse_set_options, resolve_config
 from ablate.games import resolve_game
 
 _HELP = (

@@ -38,7 +38,7 @@ def _parameters(paper: Config, shown: Config, budget: str) -> str:
     it stands for, and the total at the budget shown when that is another."""
     import torch  # loads only for `show`
 
-    from ablate.jedi.trainer import PUBLISHED_PARAMETERS, Agent, parameter_counts
+    from ablate.jedi.agent import PUBLISHED_PARAMETERS, Agent, parameter_counts
 
     with torch.device("meta"):  # shapes only: nothing is allocated or initialised
         counts = parameter_counts(Agent(paper, _ACTIONS))

@@ -14,7 +14,7 @@ from torch import nn
 from ablate.config import Config
 
 if TYPE_CHECKING:
-    from ablate.jedi.trainer import Agent
+    from ablate.jedi.agent import Agent
 
 
 class Optimiser:

@@ -17,161 +17,28 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from ablate.config import Config, config_from_dict
-from ablate.envs import action_count, make_env, make_vector_env
+from ablate.envs import action_count, make_env
 from ablate.errors import UsageError
 from ablate.games import GAMES, hns
-from ablate.jedi.actor_critic import ActorCritic, actor_critic_loss
+from ablate.jedi.actor_critic import actor_critic_loss
+from ablate.jedi.agent import Agent
+from ablate.jedi.collector import Collector, evaluate
+from ablate.jedi.device import resolve_device
 from ablate.jedi.imagination import Imagination
 from ablate.jedi.optimiser import build_optimisers
 from ablate.jedi.outputs import CHECKPOINT, CONFIG, METRICS, RESULT, EpochReport, RunResult, TrainingError
 from ablate.jedi.replay import ReplayBuffer, Segment, padding_frame, to_network
-from ablate.jedi.reward_end import RewardEndModel
 from ablate.jedi.work import ENV_STEPS, EVAL_EPISODES, KINDS, Work, format_eta, scheduled
-from ablate.jedi.world_model import WorldModel
 
 _WORK_REPORT_S = 0.5  # how often work done within an epoch is reported (progress bars, job processes)
 _BAR_TOTAL = 1000
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device '{name}' requested but CUDA is not available; use --device cpu or auto")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UsageError(f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
-    if device.type not in ("cpu", "cuda"):
-        raise UsageError(f"unsupported device '{name}'; use auto, cpu, cuda or cuda:N")
-    return device
-
-
-class Agent(nn.Module):
-    """The three trained components of JEDI (or, in pixel space, of DIAMOND)."""
-
-    def __init__(self, config: Config, num_actions: int) -> None:
-        super().__init__()
-        self.world_model = WorldModel(config, num_actions)
-        self.reward_end = RewardEndModel(config, num_actions)
-        self.actor_critic = ActorCritic(config, num_actions)
-
-
-# The whole agent's published size (JEDI.md section 5) in each space. At DIAMOND's sizes our pixel agent has the
-# 13,535,751 parameters (3 actions) that eloialonso/diamond's own modules have.
-PUBLISHED_PARAMETERS = {"latent": ("JEDI", 13.5e6), "pixel": ("DIAMOND", 13.5e6)}
-
-
-def parameter_counts(agent: Agent) -> dict[str, int]:
-    """Trainable parameters per component (an EMA target encoder is a copy, not counted; pixel space has no encoder)."""
-
-    def count(module: nn.Module) -> int:
-        return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-    wm = agent.world_model
-    counts = {} if wm.pixel else {"encoder": count(wm.encoder)}
-    counts["denoiser"] = count(wm.denoiser)
-    if wm.decoder is not None:
-        counts["decoder"] = count(wm.decoder)
-    counts |= {"reward_end": count(agent.reward_end), "actor_critic": count(agent.actor_critic)}
-    counts["total"] = sum(counts.values())
-    return counts
-
-
-@dataclass
-class Collector:
-    """Steps the training environment with the current policy (epsilon-greedy) and fills the buffer."""
-
-    env: gym.Env
-    replay: ReplayBuffer
-    obs: np.ndarray | None = None
-    hidden: tuple[torch.Tensor, torch.Tensor] | None = None
-    episode_return: float = 0.0
-    episodes_started: int = 0
-    finished_returns: list[float] = field(default_factory=list)
-
-    def _reset(self, agent: Agent, device: torch.device) -> None:
-        self.obs, _ = self.env.reset()
-        self.episodes_started += 1
-        self.replay.start_episode(self.obs)
-        self.hidden = agent.actor_critic.initial_state(1, device)
-        self.episode_return = 0.0
-
-    @torch.no_grad()
-    def collect(
-        self, agent: Agent, steps: int, epsilon: float, device: torch.device, on_step: Callable[[], None] | None = None
-    ) -> int:
-        """Take `steps` environment steps; returns how many non-zero rewards were seen."""
-        nonzero = 0
-        for _ in range(steps):
-            if self.obs is None:
-                self._reset(agent, device)
-            frame = to_network(torch.from_numpy(self.obs).to(device))[None]
-            assert self.hidden is not None  # set by _reset
-            chosen, self.hidden = agent.actor_critic.act(agent.world_model.encode(frame), self.hidden, epsilon)
-            action = int(chosen.item())  # the environment needs it on the host
-            self.obs, reward, terminated, truncated, _ = self.env.step(action)
-            self.replay.add_step(action, float(reward), terminated, self.obs)
-            self.episode_return += float(reward)
-            nonzero += reward != 0
-            if terminated or truncated:
-                self.replay.end_episode()
-                self.finished_returns.append(self.episode_return)
-                self.obs = None
-            if on_step is not None:
-                on_step()
-        return nonzero
-
-
-@torch.no_grad()
-def evaluate(
-    agent: Agent,
-    game: str,
-    seed: int,
-    episodes: int,
-    config: Config,
-    device: torch.device,
-    on_episode: Callable[[], None] | None = None,
-) -> list[float]:
-    """Mean-return evaluation as in JEDI.md section 1: epsilon 0, actions sampled from the policy.
-
-    Episodes run `eval_envs` at a time; env i plays a fixed quota of episodes (its first ones), so
-    short episodes are not over-represented.
-    """
-    n = min(config.training.eval_envs, episodes)
-    quotas = np.array([episodes // n + (i < episodes % n) for i in range(n)])
-    returns: list[list[float]] = [[] for _ in range(n)]
-    envs = make_vector_env(game, seed, n, train=False, max_episode_steps=config.training.max_episode_steps)
-    try:
-        obs, _ = envs.reset(seed=seed)
-        hidden = agent.actor_critic.initial_state(n, device)
-        while any(len(r) < q for r, q in zip(returns, quotas, strict=True)):
-            frames = to_network(torch.from_numpy(obs).to(device))
-            actions, hidden = agent.actor_critic.act(agent.world_model.encode(frames), hidden, epsilon=0.0)
-            obs, _, terminated, truncated, info = envs.step(actions.cpu().numpy())
-            done = terminated | truncated
-            for i in np.flatnonzero(done):
-                if len(returns[i]) < quotas[i]:
-                    returns[i].append(float(info["episode"]["r"][i]))
-                    if on_episode is not None:
-                        on_episode()
-            # A finished env restarts (same-step autoreset): its policy memory starts afresh too.
-            keep = torch.from_numpy(~done).to(device, torch.float32)[:, None]
-            hidden = (hidden[0] * keep, hidden[1] * keep)
-    finally:
-        envs.close()
-    return [r for per_env in returns for r in per_env]
 
 
 def _schedule_steps(config: Config, epoch: int) -> dict[str, int]:

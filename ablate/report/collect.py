@@ -7,7 +7,6 @@ for, or ran, is one job, in the state the report counts it in.
 
 from __future__ import annotations
 
-import difflib
 import shlex
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -20,7 +19,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from ablate.errors import UsageError
+from ablate.errors import UsageError, did_you_mean
 from ablate.locks import owner_alive, sqlite_path
 from ablate.studies import EXPERIMENT as STUDY_EXPERIMENT
 from ablate.studies import TAG_OVERRIDE, TAG_STATE, TAG_STUDY, TAG_TRIAL
@@ -114,8 +113,7 @@ def open_store(experiment: str, uri: str | None) -> tuple[MlflowClient, str, str
 
 
 def _suggest(name: str, names: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    hint = did_you_mean(name, names)
     return f"{hint}; it has: {', '.join(sorted(names))}" if names else hint
 
 

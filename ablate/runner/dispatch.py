@@ -20,7 +20,8 @@ import torch
 
 from ablate.config import resolve_config
 from ablate.errors import DiskFull
-from ablate.jedi.trainer import EpochReport, resolve_device
+from ablate.jedi.device import resolve_device
+from ablate.jedi.trainer import EpochReport
 from ablate.jedi.work import Work
 from ablate.locks import job_locks
 from ablate.runner import execute

@@ -27,12 +27,10 @@ def _open_job(tracker: Tracker, parent_run_id: str, job: Job, *, resume: bool) -
     finished = [run for run in runs if run.info.status == "FINISHED" and final_mean_return(run) is not None]
     if finished:
         return JobOutcome(job, finished[0].info.run_id, "FINISHED", final_mean_return(finished[0]), reused=True)
-    if runs:
-        tracker.reopen(runs[0])
-        ticket = _Ticket(job, runs[0].info.run_id, resume=True)
-    else:
-        run_id = tracker.start_run(job.name, job.tags, config=job.config, parent_run_id=parent_run_id)
-        ticket = _Ticket(job, run_id, resume=False)
+    run_id, reopened = tracker.resume_or_start(
+        job.name, job.tags, resume=resume, config=job.config, parent_run_id=parent_run_id, found=runs
+    )
+    ticket = _Ticket(job, run_id, resume=reopened)
     tracker.set_tags(ticket.run_id, {TAG_RUN_DIR: str(ticket.run_dir), **owner_tags()})
     return ticket
 

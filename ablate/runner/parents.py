@@ -29,12 +29,7 @@ def open_parent(
     `description` (the variant's) is the run's description in the MLflow UI; it is no part of what `resume` matches.
     """
     tags = {**parent_tags(kind, variant, list(games), list(seeds), budget, config.hash()), **(extra_tags or {})}
-    previous = tracker.find_runs(tags) if resume else []
-    if previous:
-        tracker.reopen(previous[0])
-        run_id = previous[0].info.run_id
-    else:
-        run_id = tracker.start_run(name or f"{variant} ({budget})", tags, config=config)
+    run_id, _ = tracker.resume_or_start(name or f"{variant} ({budget})", tags, resume=resume, config=config)
     tracker.set_tags(run_id, owner_tags() | ({TAG_DESCRIPTION: description} if description else {}))
     return run_id
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from ablate.config import Config, parse_set_options, resolve_config
 from ablate.errors import UsageError
 from ablate.games import resolve_games
-from ablate.jedi.trainer import resolve_device
+from ablate.jedi.device import resolve_device
 from ablate.runner.jobs import Job, directory_name, make_jobs
 from ablate.variants import get_variant, load_variants, resolve_variant
 

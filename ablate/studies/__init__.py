@@ -1,8 +1,9 @@
 """Ablation studies: one TOML file per study in studies/, run by Optuna, each trial an MLflow parent run of jobs.
 
-The modules: `definition` (a study file, parsed and validated), `storage` (the Optuna storage; create or join),
-`trial` (one trial), `heartbeats`, `workers`, `status`, `mlflow_run` (the study's own run), `run` (`ablate study
-run`) and `dashboard`; `names` holds the names the Optuna study and the MLflow runs share.
+The modules: `definition` (a study file, parsed and validated; its `space` and `objective`), `storage` (the
+Optuna storage; create or join), `trial` (one trial), `heartbeats`, `workers`, `status`, `mlflow_run` (the study's
+own run), `run` (`ablate study run`) and `dashboard`; `names` holds the names the Optuna study and the MLflow runs
+share.
 
 How a study runs, and the decisions behind it:
 - Create or join: the Optuna study is named after the file and lives in an RDB storage (default `optuna.db` in the

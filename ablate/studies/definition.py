@@ -1,5 +1,5 @@
-"""A study's definition: its file, parsed and validated: the search space (axes `Categorical | Range`), the
-objective, the sampler and pruner, and the settings every worker must agree on.
+"""A study's definition: its file, parsed and validated (the search space in `space`, the objective in
+`objective`), the sampler and pruner, and the settings every worker must agree on.
 
 A study file:
 
@@ -20,26 +20,22 @@ A study file:
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from ablate.config import FIELD_TYPES, Config, apply_overrides, resolve_config
-from ablate.errors import UsageError
-from ablate.games import GAMES, resolve_game, resolve_games
-from ablate.scoring import AGGREGATES, ScoreReport, score_runs
+from ablate.config import resolve_config
+from ablate.errors import UsageError, did_you_mean
+from ablate.games import resolve_games
 from ablate.shipped import shipped_dirs
+from ablate.studies.objective import parse_objective
+from ablate.studies.space import Axis, Categorical, axis_settings, grid_size, parse_space
 from ablate.variants import ROOT_VARIANT, get_variant, load_variants, variant_overrides
-
-MEAN_RETURN = "mean_return"
-HNS_PREFIX = "hns:"
-
 
 # Each is called with a seed, which BaseSampler's own signature lacks.
 _SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
@@ -70,60 +66,6 @@ _FILE_KEYS = (
 
 
 @dataclass(frozen=True)
-class Categorical:
-    """A swept config key that takes each value of a list."""
-
-    key: str
-    values: tuple[Any, ...]
-
-    @property
-    def points(self) -> tuple[Any, ...]:
-        return self.values
-
-    def suggest(self, trial: optuna.Trial) -> Any:
-        return trial.suggest_categorical(self.key, list(self.values))
-
-    def describe(self) -> str:
-        return ", ".join(map(str, self.values))
-
-
-@dataclass(frozen=True)
-class Range:
-    """A swept config key that takes an int or float between low and high."""
-
-    key: str
-    low: float
-    high: float
-    log: bool = False
-    step: float | None = None
-    integer: bool = False
-
-    @property
-    def points(self) -> tuple[int, ...] | None:
-        """Every value of an int range; None for a float range, which has endlessly many."""
-        if not self.integer:
-            return None
-        return tuple(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-
-    def suggest(self, trial: optuna.Trial) -> Any:
-        if self.integer:
-            return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
-        return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
-
-    def describe(self) -> str:
-        kind = "int" if self.integer else "float"
-        extras = [*(["log"] if self.log else []), *([f"step {self.step:g}"] if self.step else [])]
-        return f"{kind} in [{self.low:g}, {self.high:g}]" + (f" ({', '.join(extras)})" if extras else "")
-
-
-Axis = Categorical | Range
-
-# An axis as a study's settings record it: with every field of both kinds, as when one class held them all, so the
-# settings of studies created then still match.
-_AXIS_FIELDS = {"key": None, "values": None, "low": None, "high": None, "log": False, "step": None, "integer": False}
-
-
-@dataclass(frozen=True)
 class StudyDefinition:
     name: str
     description: str
@@ -149,7 +91,7 @@ class StudyDefinition:
 
     @property
     def grid_size(self) -> int | None:
-        return _grid_size(self.space)
+        return grid_size(self.space)
 
     def grid(self) -> dict[str, tuple[Any, ...]]:
         """Every axis's values, for a finite search space (the exhaustive samplers refuse float ranges)."""
@@ -180,18 +122,8 @@ class StudyDefinition:
             "sampler_options": self.sampler_options,
             "pruner": self.pruner,
             "pruner_options": self.pruner_options,
-            "space": [_AXIS_FIELDS | asdict(axis) for axis in self.space],
+            "space": [axis_settings(axis) for axis in self.space],
         }
-
-
-def _grid_size(space: Sequence[Axis]) -> int | None:
-    """The number of points of a search space, or None when a float range makes it infinite."""
-    size = 1
-    for axis in space:
-        if axis.points is None:
-            return None
-        size *= len(axis.points)
-    return size
 
 
 def _study_files() -> dict[str, Path]:
@@ -219,7 +151,7 @@ def load_study(
     files = _study_files()
     if name not in files:
         raise UsageError(
-            f"unknown study '{name}'{_suggest(name, files)}; "
+            f"unknown study '{name}'{did_you_mean(name, files)}; "
             f"available: {', '.join(sorted(files)) or 'none (add a TOML file to studies/)'}"
         )
     path = files[name]
@@ -245,7 +177,9 @@ def _parse(name: str, path: Path, data: dict[str, Any]) -> StudyDefinition:
         if key == "sampler":  # the Euler sampler's config section is `sampler.*`: one word, one meaning
             raise UsageError("'sampler' is spelt 'search' in a study file: search = \"grid\" (Optuna's sampler)")
         if key not in _FILE_KEYS:
-            raise UsageError(f"unknown field '{key}'{_suggest(key, _FILE_KEYS)}; a study has {', '.join(_FILE_KEYS)}")
+            raise UsageError(
+                f"unknown field '{key}'{did_you_mean(key, _FILE_KEYS)}; a study has {', '.join(_FILE_KEYS)}"
+            )
     description = data.get("description")
     if not isinstance(description, str) or not description.strip():
         raise UsageError("'description' must be a non-empty string saying what is swept and why")
@@ -263,8 +197,8 @@ def _parse(name: str, path: Path, data: dict[str, Any]) -> StudyDefinition:
     if not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool):
         raise UsageError(f"the sampler's seed must be an integer, got {sampler_seed!r}")
     pruner, pruner_options = _named(data.get("pruner", "none"), _PRUNERS, "pruner")
-    space = _space(data.get("space"), sampler)
-    n_trials = _file_trials(sampler, _grid_size(space) if sampler in _EXHAUSTIVE else None, data.get("n_trials"))
+    space = parse_space(data.get("space"), exhaustive=sampler if sampler in _EXHAUSTIVE else None)
+    n_trials = _file_trials(sampler, grid_size(space) if sampler in _EXHAUSTIVE else None, data.get("n_trials"))
     definition = StudyDefinition(
         name,
         description.strip(),
@@ -297,11 +231,6 @@ def _text(data: Mapping[str, Any], key: str, default: str | None = None) -> str:
     return value.strip()
 
 
-def _suggest(name: str, choices: Any) -> str:
-    match = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean '{match[0]}'?)" if match else ""
-
-
 def _seeds(value: Any) -> tuple[int, ...]:
     if (
         not isinstance(value, list)
@@ -310,35 +239,6 @@ def _seeds(value: Any) -> tuple[int, ...]:
     ):
         raise UsageError(f"'seeds' must be a non-empty list of non-negative integers such as [0, 1, 2], got {value!r}")
     return tuple(dict.fromkeys(value))
-
-
-def parse_objective(objective: str, games: Sequence[str]) -> str:
-    """The objective's canonical name, refused when it cannot be computed on `games`."""
-    if objective.startswith(HNS_PREFIX):
-        objective = HNS_PREFIX + resolve_game(objective.removeprefix(HNS_PREFIX))
-    elif objective not in (MEAN_RETURN, *AGGREGATES):
-        raise UsageError(
-            f"unknown objective '{objective}'{_suggest(objective, (MEAN_RETURN, *AGGREGATES))}; "
-            f"choose {MEAN_RETURN}, hns:<game> or one of {', '.join(AGGREGATES)}"
-        )
-    # Scoring alone decides which figures exist for a list of games; human-level scores (every HNS 1) reveal them all.
-    probe = score_runs({game: [GAMES[game].human or 0.0] for game in games}, reps=1)
-    if objective_value(probe, objective) is None:
-        possible = [MEAN_RETURN, *probe.aggregates, *(["hns:<game>"] if probe.aggregates else [])]
-        shown = ",".join(games) if len(games) <= 4 else f"{len(games)} games"
-        raise UsageError(f"objective '{objective}' cannot be computed on {shown}; there: {', '.join(possible)}")
-    return objective
-
-
-def objective_value(report: ScoreReport, objective: str) -> float | None:
-    """The objective read off a trial's scores, or None when those games don't define it."""
-    if objective == MEAN_RETURN:
-        return report.mean_return
-    if objective.startswith(HNS_PREFIX):
-        score = report.per_game.get(objective.removeprefix(HNS_PREFIX))
-        return score.hns if score else None
-    interval = report.aggregates.get(objective)
-    return interval.value if interval else None
 
 
 def _named(value: Any, classes: Mapping[str, object], what: str) -> tuple[str, dict[str, Any]]:
@@ -352,55 +252,8 @@ def _named(value: Any, classes: Mapping[str, object], what: str) -> tuple[str, d
         example = f'{what} = {{ name = "{next(iter(classes))}" }}'
         raise UsageError(f"'{what}' must be a name or a table with one, e.g. {example}")
     if name not in classes:
-        raise UsageError(f"unknown {what} '{name}'{_suggest(name, classes)}; choose {', '.join(classes)}")
+        raise UsageError(f"unknown {what} '{name}'{did_you_mean(name, classes)}; choose {', '.join(classes)}")
     return name, options
-
-
-def _space(value: Any, sampler: str) -> tuple[Axis, ...]:
-    if not isinstance(value, dict) or not value:
-        raise UsageError(
-            'the search space is empty; add a [space] table of dotted config keys, e.g. "sampler.num_steps" = [1, 3, 5]'
-        )
-    return tuple(_axis(key, spec, sampler) for key, spec in value.items())
-
-
-def _axis(key: str, spec: Any, sampler: str) -> Axis:
-    if key not in FIELD_TYPES:
-        apply_overrides(Config(), {key: None})  # raises the config's own message, with the closest key
-    if isinstance(spec, list):
-        if not spec:
-            raise UsageError(f"space '{key}': the list of values is empty")
-        if any(not isinstance(v, str | int | float) for v in spec):
-            raise UsageError(
-                f"space '{key}': values must be strings, numbers or booleans; "
-                'write shapes as strings such as "16x8x8"'
-            )
-        if len(set(map(repr, spec))) < len(spec):
-            raise UsageError(f"space '{key}': a value is listed twice")
-        return Categorical(key, tuple(spec))
-    if not isinstance(spec, dict):
-        raise UsageError(f"space '{key}': give a list of values or a range {{ low = ..., high = ... }}")
-    unknown = set(spec) - {"low", "high", "log", "step"}
-    if unknown:
-        raise UsageError(f"space '{key}': unknown range field '{sorted(unknown)[0]}'; a range has low, high, log, step")
-    hint = FIELD_TYPES[key]
-    if hint not in (int, float):
-        raise UsageError(f"space '{key}' is not numeric; give a list of its values instead of a range")
-    low, high, log, step = spec.get("low"), spec.get("high"), spec.get("log", False), spec.get("step")
-    numbers = (int,) if hint is int else (int, float)
-    if not (isinstance(low, numbers) and isinstance(high, numbers)) or isinstance(low, bool) or isinstance(high, bool):
-        raise UsageError(f"space '{key}': low and high must both be {'integers' if hint is int else 'numbers'}")
-    if not low < high:
-        raise UsageError(f"space '{key}': low must be below high, got {low} and {high}")
-    if not isinstance(log, bool):
-        raise UsageError(f"space '{key}': log must be true or false")
-    if log and low <= 0:
-        raise UsageError(f"space '{key}': a log range needs a positive low, got {low}")
-    if step is not None and (log or not isinstance(step, numbers) or isinstance(step, bool) or step <= 0):
-        raise UsageError(f"space '{key}': step must be a positive number, and not combined with log")
-    if sampler in _EXHAUSTIVE and hint is float:
-        raise UsageError(f"space '{key}': sampler '{sampler}' needs finitely many points; list the values to try")
-    return Range(key, low, high, log=log, step=step, integer=hint is int)
 
 
 def _file_trials(sampler: str, size: int | None, n_trials: Any) -> int:

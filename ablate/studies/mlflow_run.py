@@ -12,8 +12,9 @@ from matplotlib.figure import Figure
 from mlflow.entities import RunTag
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.studies.definition import Axis, Categorical, StudyDefinition
+from ablate.studies.definition import StudyDefinition
 from ablate.studies.names import ATTR_RUN_ID, DEFINITION_JSON, PLOT_PNG, TAG_STORAGE, TAG_STUDY
+from ablate.studies.space import Axis, Categorical
 from ablate.studies.storage import shown_storage
 from ablate.tracking import TAG_KIND, Status, Tracker, retry_locked
 
@@ -21,12 +22,7 @@ from ablate.tracking import TAG_KIND, Status, Tracker, retry_locked
 def _open_study_run(tracker: Tracker, study: optuna.Study, definition: StudyDefinition, url: str) -> str:
     """The study's own run (found again when the study is joined), holding its definition; RUNNING while it runs."""
     tags = {TAG_KIND: "study", TAG_STUDY: definition.name, TAG_STORAGE: shown_storage(url)}
-    previous = tracker.find_runs(tags)
-    if previous:
-        tracker.reopen(previous[0])
-        run_id = previous[0].info.run_id
-    else:
-        run_id = tracker.start_run(definition.name, tags)
+    run_id, _ = tracker.resume_or_start(definition.name, tags, resume=True)
     document = {
         "name": definition.name,
         "description": definition.description,

@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ablate.errors import UsageError
-from ablate.jedi.trainer import resolve_device
+from ablate.jedi.device import resolve_device
 from ablate.studies import heartbeats
 from ablate.studies.definition import StudyDefinition, load_study
 from ablate.studies.heartbeats import _silent_trials

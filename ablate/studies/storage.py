@@ -15,10 +15,10 @@ import sqlalchemy
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
-from ablate.errors import UsageError
+from ablate.errors import UsageError, did_you_mean
 from ablate.locks import schema_lock
 from ablate.studies import heartbeats
-from ablate.studies.definition import StudyDefinition, _suggest
+from ablate.studies.definition import StudyDefinition
 from ablate.studies.names import ATTR_N_TRIALS, ATTR_RUN_ID, ATTR_SETTINGS
 from ablate.tracking import retry_locked
 
@@ -156,6 +156,6 @@ def _load(name: str, url: str) -> tuple[optuna.Study, RDBStorage]:
     except KeyError:
         names = optuna.get_all_study_names(storage)
         raise UsageError(
-            f"no study '{name}' in {shown_storage(url)}{_suggest(name, names)}; "
+            f"no study '{name}' in {shown_storage(url)}{did_you_mean(name, names)}; "
             f"it holds: {', '.join(names) or 'no study yet'}"
         ) from None

@@ -24,7 +24,7 @@ from ablate.config import Config, resolve_config
 from ablate.errors import UsageError
 from ablate.jedi.trainer import EpochReport
 from ablate.runner import Job, JobOutcome, JobStopped, Progress, close_parent, open_parent, run_children
-from ablate.studies.definition import StudyDefinition, objective_value
+from ablate.studies.definition import StudyDefinition
 from ablate.studies.names import (
     ATTR_ERROR,
     ATTR_PROGRESS,
@@ -36,6 +36,7 @@ from ablate.studies.names import (
     TAG_STUDY,
     TAG_TRIAL,
 )
+from ablate.studies.objective import objective_value
 from ablate.tracking import EVAL_RETURN, TAG_KIND, Status, Tracker, retry_locked
 
 

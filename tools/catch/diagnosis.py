@@ -29,9 +29,10 @@ import torch
 
 from ablate.config import Config, config_from_dict
 from ablate.envs.catch import COLS, EPISODE_STEPS, move_paddle, render
+from ablate.jedi.agent import Agent
 from ablate.jedi.replay import to_network
 from ablate.jedi.sampler import EulerSampler
-from ablate.jedi.trainer import CHECKPOINT, CONFIG, Agent
+from ablate.jedi.trainer import CHECKPOINT, CONFIG
 
 ACTIONS = 3  # catch: left, stay, right
 START_COL = COLS // 2  # the paddle's column at reset

@@ -27,9 +27,9 @@ from ablate.config import parse_set_options, resolve_config
 from ablate.envs.catch import COLS, LANDING_ROW, render
 from ablate.errors import UsageError
 from ablate.jedi.actor_critic import Trajectory, actor_critic_loss
+from ablate.jedi.agent import Agent
 from ablate.jedi.optimiser import build_optimisers
 from ablate.jedi.replay import to_network
-from ablate.jedi.trainer import Agent
 
 ACTIONS = 3  # catch: left, stay, right
 

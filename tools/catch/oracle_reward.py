@@ -27,8 +27,9 @@ import torch
 from ablate.config import parse_set_options, resolve_config
 from ablate.envs.catch import COLS, LANDING_ROW, render
 from ablate.errors import UsageError
+from ablate.jedi.device import resolve_device
 from ablate.jedi.replay import to_network
-from ablate.jedi.trainer import EpochReport, Trainer, resolve_device
+from ablate.jedi.trainer import EpochReport, Trainer
 from ablate.jedi.world_model import WorldModel
 
 Hidden = tuple[torch.Tensor, torch.Tensor] | None

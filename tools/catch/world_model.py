@@ -30,10 +30,10 @@ from ablate.config import parse_set_options, resolve_config
 from ablate.envs import make_env
 from ablate.envs.catch import EPISODE_STEPS
 from ablate.errors import UsageError
+from ablate.jedi.agent import Agent
 from ablate.jedi.optimiser import build_optimisers
 from ablate.jedi.replay import ReplayBuffer, to_network
 from ablate.jedi.sampler import EulerSampler
-from ablate.jedi.trainer import Agent
 from ablate.jedi.world_model import WorldModel
 
 ACTIONS = 3  # catch: left, stay, right
