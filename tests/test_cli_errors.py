@@ -163,11 +163,22 @@ def test_help_and_a_bare_group_show_the_help_and_exit_0(args: list[str], tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("args", "flags"), [(["run"], ["--resume", "--save-checkpoints"]), (["train"], ["--resume"])])
+@pytest.mark.parametrize(
+    ("args", "flags"),
+    [
+        (["run"], ["--resume", "--save-checkpoints", "--help"]),
+        (["train"], ["--resume", "--help"]),
+        ([], ["--help"]),
+        (["study"], ["--help"]),
+        (["study", "run"], ["--help"]),
+        (["variants", "show"], ["--help"]),
+    ],
+    ids=lambda args: " ".join(args),
+)
 def test_a_flag_is_shown_without_a_value_label(args: list[str], flags: list[str], tmp_path: Path) -> None:
     rows = ablate([*args, "--help"], tmp_path).stdout.splitlines()
     for flag in flags:
-        (row,) = [row for row in rows if f"│    {flag} " in row]
+        (row,) = [row for row in rows if row.startswith("│") and row[1:].lstrip(" *").startswith(f"{flag} ")]
         assert not row.split(flag, 1)[1].split()[0].startswith("<"), row  # the help text follows, no <bool>
 
 

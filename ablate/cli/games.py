@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ablate.cli.app import app
+from ablate.cli.app import CliCommand, app
 from ablate.cli.render import games_table
 from ablate.games import GAME_SETS, GAMES, lookup_set, resolve_games
 
@@ -19,7 +19,7 @@ _HELP = (
 )
 
 
-@app.command("games", help=_HELP)
+@app.command("games", cls=CliCommand, help=_HELP)
 def games(
     name: Annotated[
         str | None,

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ablate.baselines import BASELINES
-from ablate.cli.app import TrackingUriOption, app
+from ablate.cli.app import CliCommand, TrackingUriOption, app
 
 if TYPE_CHECKING:  # the report (MLflow, numpy, matplotlib) loads only once the command line has parsed
     from ablate.report.build import ReportResult
@@ -64,7 +64,7 @@ def render_result(result: ReportResult) -> None:
     console.print(f"logged as MLflow run {result.run_id} in {escape(result.tracking_uri)}; browse with `ablate ui`")
 
 
-@app.command("report", help=_HELP)
+@app.command("report", cls=CliCommand, help=_HELP)
 def report(
     variants: Annotated[
         list[str] | None,

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 from rich.table import Table
 
-from ablate.cli.app import FLAG, SetOption, TrackingUriOption, app
+from ablate.cli.app import FLAG, CliCommand, SetOption, TrackingUriOption, app
 from ablate.cli.render import score_tables
 from ablate.config import budget_caveat
 from ablate.jedi.work import format_eta
@@ -145,7 +145,7 @@ def render_orphans(console: Console, summary: RunSummary) -> None:
         )
 
 
-@app.command("run", help=_HELP)
+@app.command("run", cls=CliCommand, help=_HELP)
 def run(
     variants: Annotated[
         list[str],

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from ablate.baselines import BASELINES
-from ablate.cli.app import FLAG, app
+from ablate.cli.app import FLAG, CliCommand, app
 from ablate.cli.render import score_tables
 
 _HELP = (
@@ -22,7 +22,7 @@ _HELP = (
 )
 
 
-@app.command("score", help=_HELP)
+@app.command("score", cls=CliCommand, help=_HELP)
 def score(
     source: Annotated[
         str,

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as Bar
 from rich.table import Table
 
-from ablate.cli.app import TrackingUriOption, app
+from ablate.cli.app import CliCommand, CliGroup, TrackingUriOption, app
 from ablate.cli.report import OUT_HELP, GamesOption, PublishedOption, RepsOption, SeedOption, render_result
 
 if TYPE_CHECKING:  # ablate.studies (Optuna, torch, MLflow) loads only once the command line has parsed
@@ -41,7 +41,7 @@ _RUN_HELP = (
     "Example: ablate study run latent-dim --workers 2 --budget smoke --games catch --objective mean_return"
 )
 
-study_app = typer.Typer(help=_HELP, no_args_is_help=True)
+study_app = typer.Typer(cls=CliGroup, help=_HELP, no_args_is_help=True)
 app.add_typer(study_app, name="study")
 
 
@@ -65,7 +65,7 @@ def _size(definition: StudyDefinition) -> str:
     return "continuous" if definition.grid_size is None else f"{definition.grid_size} points"
 
 
-@study_app.command("list", help="List the studies: sampler, trials, objective, games and description.")
+@study_app.command("list", cls=CliCommand, help="List the studies: sampler, trials, objective, games and description.")
 def list_() -> None:
     from ablate.studies import list_studies
 
@@ -86,7 +86,9 @@ def list_() -> None:
     Console().print(table)
 
 
-@study_app.command("show", help="Print a study's resolved definition, its search space and its grid size.")
+@study_app.command(
+    "show", cls=CliCommand, help="Print a study's resolved definition, its search space and its grid size."
+)
 def show(name: Annotated[str, typer.Argument(metavar="NAME", help="The study to show.", show_default=False)]) -> None:
     from ablate.studies import load_study
 
@@ -203,7 +205,7 @@ def render_summary(console: Console, summary: StudySummary) -> None:
     )
 
 
-@study_app.command("run", help=_RUN_HELP)
+@study_app.command("run", cls=CliCommand, help=_RUN_HELP)
 def run(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The study (`ablate study list`).", show_default=False)],
     n_trials: Annotated[
@@ -260,6 +262,7 @@ def run(
 
 @study_app.command(
     "status",
+    cls=CliCommand,
     help="Show a study's trials (number, state, parameters, objective, MLflow run id, "
     "duration) and its best trial, from its storage.",
 )
@@ -278,6 +281,7 @@ def status(
 
 @study_app.command(
     "dashboard",
+    cls=CliCommand,
     help="Serve optuna-dashboard on the study's storage at 127.0.0.1 (install it with "
     "pip install 'ablate\\[dashboard]'); Ctrl-C stops it.",
 )
@@ -295,6 +299,7 @@ def dashboard(
 
 @study_app.command(
     "report",
+    cls=CliCommand,
     help="The report of `ablate report` on a study's trials, each trial a column labelled with its swept values: "
     "status (with `ablate study run` to complete it), aggregates, per-game results, the probability of improvement "
     "and IQM difference against a baseline trial, the published baselines, plots; files in --out, logged as the "

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ablate.budgets import BUDGETS
-from ablate.cli.app import FLAG, SetOption, app
+from ablate.cli.app import FLAG, CliCommand, SetOption, app
 from ablate.cli.render import result_line
 from ablate.config import budget_caveat, parse_set_options, resolve_config
 from ablate.games import resolve_game
@@ -24,7 +24,7 @@ _HELP = (
 )
 
 
-@app.command("train", help=_HELP)
+@app.command("train", cls=CliCommand, help=_HELP)
 def train(
     game: Annotated[str, typer.Option(help="A game name (Pong, ALE/Pong-v5, pong) or the sanity game catch.")],
     seed: Annotated[int, typer.Option(help="Seed of the environment, the networks and the replay sampling.")] = 0,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ablate.cli.app import TrackingUriOption, app
+from ablate.cli.app import CliCommand, TrackingUriOption, app
 
 _HELP = (
     "Start the MLflow UI on the tracking store at 127.0.0.1 and print the address of the experiment's runs table once "
@@ -17,7 +17,7 @@ _HELP = (
 )
 
 
-@app.command("ui", help=_HELP)
+@app.command("ui", cls=CliCommand, help=_HELP)
 def ui(
     tracking_uri: TrackingUriOption = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment whose runs table opens.")] = "ablate",

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ablate.cli.app import app
+from ablate.cli.app import CliCommand, CliGroup, app
 from ablate.config import Config
 from ablate.variants import describe_variant, load_variants
 
@@ -22,7 +22,7 @@ _HELP = (
 )
 _VARIANTS_DIR_HELP = "Extra directory of variant TOML files, searched first. \\[default: $ABLATE_VARIANTS_DIR]"
 
-variants_app = typer.Typer(help=_HELP, invoke_without_command=True, no_args_is_help=False)
+variants_app = typer.Typer(cls=CliGroup, help=_HELP, invoke_without_command=True, no_args_is_help=False)
 app.add_typer(variants_app, name="variants")
 
 
@@ -70,7 +70,9 @@ def variants(
     Console().print(table)
 
 
-@variants_app.command("show", help="Print a variant's fully resolved config, marking where it differs from jedi.")
+@variants_app.command(
+    "show", cls=CliCommand, help="Print a variant's fully resolved config, marking where it differs from jedi."
+)
 def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The variant to show.", show_default=False)],
