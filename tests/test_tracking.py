@@ -33,7 +33,7 @@ def test_tracking_uri_option_then_environment_then_working_directory(
 
 def test_retry_locked_backs_off_on_lock_errors_only(monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr(tracking.time, "sleep", sleeps.append)
+    monkeypatch.setattr(tracking.store.time, "sleep", sleeps.append)
     calls = iter([RuntimeError("(sqlite3.OperationalError) database is locked")] * 3 + ["ok"])
 
     def flaky() -> str:
@@ -157,6 +157,6 @@ def test_a_bad_tracking_uri_is_one_line_within_seconds(tmp_path: Path, make_uri,
 
 
 def test_an_unwritable_sqlite_store_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tracking.os, "access", lambda path, mode: False)  # a read-only mount, even for root
+    monkeypatch.setattr(tracking.store.os, "access", lambda path, mode: False)  # a read-only mount, even for root
     with pytest.raises(UsageError, match="cannot be written here"):
         Tracker.open("ablate", f"sqlite:///{tmp_path}/mlflow.db")

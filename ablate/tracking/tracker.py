@@ -1,228 +1,46 @@
-"""The MLflow contract of `ablate`: run names, tags, params, metrics, artifacts and run states, in one place.
-
-Other tools (the MLflow UI, `mlflow.search_runs`, studies) rely on these names:
-- a parent run per variant (or per study trial): tags `ablate.kind`, `ablate.variant`, `ablate.games`, `ablate.seeds`,
-  `ablate.budget`, `ablate.config_hash`; params: the resolved config; metrics `hns/<aggregate>` with `_ci_low` and
-  `_ci_high`, and `final/mean_return` (mean over games); artifact `scores.json` (the whole score report);
-- a child run per (game, seed), named `VARIANT/GAME/seedS`, linked by `mlflow.parentRunId`: tags `ablate.kind=job`,
-  `ablate.variant`, `ablate.game`, `ablate.seed`, `ablate.budget`, `ablate.config_hash`; params: the resolved config
-  under dotted keys; metrics: the trainer's per-epoch diagnostics with step = environment steps (`eval/return`
-  among them), then `final/mean_return` and `final/hns`; artifacts: config.json, result.json, eval_returns.csv,
-  learning_curve.png, and checkpoint.pt when asked;
-- every run: `mlflow.source.git.commit` and `ablate.version` tags; system metrics (`system/*`) while a job trains;
-- states: FINISHED; FAILED with the reason in `ablate.error`; KILLED when stopped (Ctrl-C), continued on resume;
-- the experiment: tags `mlflow.experimentKind` (MLflow 3's model-training pages) and `mlflow.sharedViewState.ablate`
-  (the runs table `ablate ui` opens on: each run's score, budget and description first).
-"""
+"""The Tracker: one experiment in one MLflow store, and every write `ablate` makes to it."""
 
 from __future__ import annotations
 
 import csv
-import functools
-import json
-import logging
-import os
-import random
-import subprocess
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
 
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, Metric, Param, Run
 from mlflow.exceptions import MlflowException
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
-from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 
 import ablate
 from ablate.config import Config
 from ablate.errors import UsageError
 from ablate.games import references
 from ablate.jedi.outputs import CHECKPOINT, CONFIG, RESULT, RunResult
-from ablate.locks import owner, owner_alive, schema_lock, sqlite_path
+from ablate.locks import owner_alive, schema_lock
 from ablate.scoring import ScoreReport
-
-Status = Literal["FINISHED", "FAILED", "KILLED"]
-Kind = Literal["variant", "trial", "job"]
-
-TAG_KIND = "ablate.kind"
-TAG_VARIANT = "ablate.variant"
-TAG_GAMES = "ablate.games"
-TAG_SEEDS = "ablate.seeds"
-TAG_GAME = "ablate.game"
-TAG_SEED = "ablate.seed"
-TAG_BUDGET = "ablate.budget"
-TAG_CONFIG_HASH = "ablate.config_hash"
-TAG_ERROR = "ablate.error"
-TAG_VERSION = "ablate.version"
-TAG_RUN_DIR = "ablate.run_dir"  # a job run's checkpoint, metrics.jsonl and job.log
-TAG_OWNER_HOST = "ablate.owner_host"  # the process that trains (or last trained) the run
-TAG_OWNER_PID = "ablate.owner_pid"
-TAG_OWNER_STARTED = "ablate.owner_started"
-TAG_DESCRIPTION = MLFLOW_RUN_NOTE  # the MLflow UI's description of a run: a parent's is its variant's
-
-FINAL_MEAN_RETURN = "final/mean_return"
-FINAL_HNS = "final/hns"
-EVAL_RETURN = "eval/return"
-EVAL_RETURNS_CSV = "eval_returns.csv"
-LEARNING_CURVE_PNG = "learning_curve.png"
-SCORES_JSON = "scores.json"
-
-# How the MLflow UI shows the experiment: MLflow 3 opens it on its GenAI pages unless the experiment's kind (older
-# releases) or the link (3.17, see `ui_server.runs_url`) says otherwise.
-TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
-EXPERIMENT_KIND = "custom_model_development"  # "Machine learning" in the UI's kind selector
-# A shared view (what the UI's Share button records) sets the runs table's columns for whoever opens its link.
-UI_VIEW = "ablate"
-TAG_UI_VIEW = f"mlflow.sharedViewState.{UI_VIEW}"
-_UI_COLUMNS = [f"metrics.`{FINAL_MEAN_RETURN}`", f"tags.`{TAG_BUDGET}`", "attributes.`Description`"]
-EXPERIMENT_TAGS = {
-    TAG_EXPERIMENT_KIND: EXPERIMENT_KIND,
-    TAG_UI_VIEW: json.dumps({"selectedColumns": _UI_COLUMNS, "columnOrder": _UI_COLUMNS}),
-}
-
-# MLflow's INFO lines (schema creation, system-metrics start/stop per job) would drown the live progress view.
-logging.getLogger("mlflow").setLevel(logging.WARNING)
-# It logs every failed query with its traceback before raising it; `ablate` reports the error once, itself.
-logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+from ablate.tracking.names import (
+    EVAL_RETURN,
+    EVAL_RETURNS_CSV,
+    EXPERIMENT_TAGS,
+    FINAL_HNS,
+    FINAL_MEAN_RETURN,
+    LEARNING_CURVE_PNG,
+    SCORES_JSON,
+    TAG_ERROR,
+    TAG_OWNER_HOST,
+    TAG_OWNER_PID,
+    TAG_OWNER_STARTED,
+    TAG_VERSION,
+    Status,
+)
+from ablate.tracking.store import check_tracking_uri, git_commit, resolve_tracking_uri, retry_locked
 
 _MAX_TAG = 5000  # MLflow caps tag values; an error message is cut to fit
-_RETRIES = 8
-T = TypeVar("T")
-
-
-def resolve_tracking_uri(uri: str | None = None) -> str:
-    """`--tracking-uri`, else `MLFLOW_TRACKING_URI`, else `mlflow.db` in the working directory."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-
-
-_SERVER_SCHEMES = ("http", "https")
-_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
-_REACH_TIMEOUT_S = 5.0
-
-
-def check_tracking_uri(uri: str) -> None:
-    """Refuse, in seconds and in one line, a store MLflow would retry for minutes or fail on with a traceback."""
-    scheme = uri.partition("://")[0].split("+")[0] if "://" in uri else ""
-    if scheme not in _SERVER_SCHEMES + _DATABASE_SCHEMES:
-        raise UsageError(
-            f"--tracking-uri '{uri}' is not a database or tracking-server URI; give e.g. "
-            "sqlite:///mlflow.db, postgresql://user@host/db or http://host:5000"
-        )
-    if scheme in _SERVER_SCHEMES:
-        try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_REACH_TIMEOUT_S):
-                pass
-        except urllib.error.HTTPError:
-            pass  # it answers; a proxy in front of it may not know /health
-        except (OSError, ValueError) as err:
-            reason = getattr(err, "reason", err)
-            raise UsageError(
-                f"--tracking-uri {uri}: no tracking server answers there ({reason}); start one with "
-                "`mlflow server` or check the address"
-            ) from None
-        return
-    path = sqlite_path(uri)
-    if scheme != "sqlite" or path is None:
-        return
-    if path.is_dir():
-        raise UsageError(
-            f"--tracking-uri {uri} names a directory; name a database file in it, e.g. sqlite:///{path / 'mlflow.db'}"
-        )
-    if path.exists():
-        with open(path, "rb") as f:
-            header = f.read(16)
-        if header and header != b"SQLite format 3\0":
-            raise UsageError(
-                f"--tracking-uri {uri}: {path} is not an SQLite database; name a new file or an MLflow store"
-            )
-        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    else:
-        existing = next(p for p in (path.parent, *path.parents) if p.exists())
-        writable = existing.is_dir() and os.access(existing, os.W_OK)
-    if not writable:
-        raise UsageError(
-            f"--tracking-uri {uri}: {path} cannot be written here (read-only or no permission); "
-            "name a writable location"
-        )
-
-
-def retry_locked(call: Callable[..., T], *args, **kwargs) -> T:
-    """Call an MLflow function, retrying with exponential backoff while SQLite says "database is locked".
-
-    SQLite admits one writer at a time; with several job processes a write can outlast the busy timeout.
-    A locked write was rolled back, so repeating it is safe.
-    """
-    for attempt in range(_RETRIES - 1):
-        try:
-            return call(*args, **kwargs)
-        except Exception as err:
-            if "database is locked" not in str(err):
-                raise
-        time.sleep(0.1 * 2**attempt * random.uniform(0.5, 1.5))  # jitter keeps writers from colliding again
-    return call(*args, **kwargs)  # the last attempt's error, if any, is the caller's
-
-
-@functools.cache
-def git_commit() -> str | None:
-    """The commit of the checkout `ablate` runs from, or None outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(ablate.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def parent_tags(
-    kind: Kind, variant: str, games: list[str], seeds: list[int], budget: str, config_hash: str
-) -> dict[str, str]:
-    return {
-        TAG_KIND: kind,
-        TAG_VARIANT: variant,
-        TAG_GAMES: ",".join(games),
-        TAG_SEEDS: ",".join(map(str, seeds)),
-        TAG_BUDGET: budget,
-        TAG_CONFIG_HASH: config_hash,
-    }
-
-
-def job_tags(variant: str, game: str, seed: int, budget: str, config_hash: str) -> dict[str, str]:
-    return {
-        TAG_KIND: "job",
-        TAG_VARIANT: variant,
-        TAG_GAME: game,
-        TAG_SEED: str(seed),
-        TAG_BUDGET: budget,
-        TAG_CONFIG_HASH: config_hash,
-    }
-
-
-def owner_tags() -> dict[str, str]:
-    """This process as the owner of the runs it opens (see `orphaned_runs`)."""
-    me = owner()
-    return {TAG_OWNER_HOST: me["host"], TAG_OWNER_PID: me["pid"], TAG_OWNER_STARTED: me["started"]}
-
-
-def job_run_name(variant: str, game: str, seed: int) -> str:
-    return f"{variant}/{game}/seed{seed}"
-
-
-def final_mean_return(run: Run) -> float | None:
-    """A finished child run's score, as `ablate run` logged it."""
-    return run.data.metrics.get(FINAL_MEAN_RETURN)
 
 
 def _create_experiment(client: MlflowClient, name: str) -> Experiment:
