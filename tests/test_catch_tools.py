@@ -44,6 +44,7 @@ def test_catch_diagnosis_reads_a_run(tmp_path: Path) -> None:
     assert [line.split(":")[0].strip() for line in lines[-5:]] == [f"column {c}" for c in range(5)]
 
 
+@pytest.mark.slow
 def test_catch_diagnosis_refuses_a_directory_without_a_run(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(CATCH_TOOLS / "diagnosis.py"), str(tmp_path)],

@@ -262,6 +262,7 @@ def _vector_env_kind(queue: multiprocessing.Queue) -> None:
     envs.close()
 
 
+@pytest.mark.slow
 def test_vector_env_works_in_a_daemonic_spawned_process():
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
@@ -273,6 +274,7 @@ def test_vector_env_works_in_a_daemonic_spawned_process():
     assert result == (SyncVectorEnv.__name__, (2, 64, 64, 3))
 
 
+@pytest.mark.slow
 def test_the_emulator_banner_is_printed_once_per_process():
     import subprocess
     import sys

@@ -44,6 +44,7 @@ def test_a_taken_job_lock_names_its_holder_and_is_free_once_the_holder_is_killed
     lock.release()
 
 
+@pytest.mark.slow
 def test_opening_a_job_waits_for_a_trainer_that_outlived_its_owner(tmp_path: Path) -> None:
     holder = _holder(tmp_path, 2)
     started = time.monotonic()

@@ -559,6 +559,7 @@ def test_replay_persists_episodes_and_reloads_only_those_checkpointed(tmp_path):
     assert np.array_equal(reloaded.frames[: reloaded.size], buffer.frames[: reloaded.size])
 
 
+@pytest.mark.slow
 def test_actor_critic_learns_an_imagined_contextual_bandit():
     """REINFORCE with the lambda-return baseline must learn which action pays where (sign errors fail here).
 

@@ -120,6 +120,7 @@ def test_concurrent_writers_share_one_sqlite_file(uri: str) -> None:
     assert all(len(tracker.client.get_metric_history(run.info.run_id, "a")) == 40 for run in runs)
 
 
+@pytest.mark.slow
 def test_system_metrics_are_logged_while_a_job_runs(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
     tracker = Tracker.open("ablate", uri)
