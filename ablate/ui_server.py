@@ -38,11 +38,14 @@ def serve_ui(uri: str | None, port: int | None, on_ready: Callable[[str], None],
     """Serve the MLflow UI on the store at 127.0.0.1 until interrupted; `on_ready` gets the experiment's runs table
     once the server answers.
 
-    A tracking server (http/https URI) already serves its UI, so its address is all there is to give.
+    A tracking server (http/https URI) already serves its UI: it is given the runs table there (the server's address
+    while the experiment does not exist yet), and nothing is started.
     """
     uri = resolve_tracking_uri(uri)
     if uri.startswith(("http://", "https://")):
-        on_ready(uri)
+        check_tracking_uri(uri)
+        found = retry_locked(MlflowClient(uri).get_experiment_by_name, experiment)
+        on_ready(runs_url(uri.rstrip("/"), found.experiment_id) if found is not None else uri)
         return 0
     if port is not None and not 0 < port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {port}")

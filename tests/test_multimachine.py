@@ -205,3 +205,15 @@ def test_run_with_two_jobs_against_the_tracking_server(tracking_server: Tracking
         assert {a.path for a in client.list_artifacts(job.info.run_id)} == JOB_ARTIFACTS
         assert any(job.info.run_id in path.parts and path.name == "result.json" for path in stored)
     assert not (tmp_path / "mlruns").exists()  # the artifacts went through the server, not to this machine's disk
+
+
+def test_ui_of_a_tracking_server_is_its_runs_table(tracking_server: TrackingServer) -> None:
+    from ablate.tracking import Tracker
+    from ablate.ui_server import runs_url, serve_ui
+
+    seen: list[str] = []
+    assert serve_ui(tracking_server.uri, None, seen.append, experiment="ui-check") == 0
+    assert seen == [tracking_server.uri]  # no such experiment yet: the server itself
+    tracker = Tracker.open("ui-check", tracking_server.uri)
+    assert serve_ui(tracking_server.uri, None, seen.append, experiment="ui-check") == 0
+    assert seen[1] == runs_url(tracking_server.uri, tracker.experiment_id)

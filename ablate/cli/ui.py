@@ -13,7 +13,8 @@ _HELP = (
     "it answers; Ctrl-C stops it.\n\n"
     "Each variant is a parent run with its score, budget and description first; expand it for the per-game, "
     "per-seed runs. Select parents and Compare to set variants side by side. A second `ablate ui` on the same store "
-    "names the one already serving it."
+    "names the one already serving it. On a tracking server (an http URI) nothing starts: it prints the runs table "
+    "that server already serves."
 )
 
 
