@@ -2,6 +2,7 @@
 throwaway PostgreSQL server and MLflow tracking server for the tests of many machines."""
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -12,12 +13,19 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+from ablate.config import Config
+from ablate.games import GAMES, hns
+from ablate.jedi.outputs import CHECKPOINT, CONFIG, RESULT, EpochReport, RunResult, TrainingError
 
 _BIN = Path(sys.executable).parent / "ablate"
 ABLATE = str(_BIN) if _BIN.exists() else shutil.which("ablate")
@@ -44,6 +52,95 @@ def rendered_dom(url: str, profile: Path, *flags: str) -> str:
 
 
 _SERVER_START_S = 120.0  # MLflow migrates a fresh database's schema before it answers: seconds, more when busy
+
+
+# -- stores and a fake trainer, shared by the orchestration tests ------------------------------------------------
+
+
+@pytest.fixture
+def uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh working directory and MLflow store; one torch thread per process, as `--jobs` would share 2 cores."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("MLFLOW_TRACKING_URI", "ABLATE_VARIANTS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read by the spawned job and worker processes
+    monkeypatch.setenv("COLUMNS", "200")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield f"sqlite:///{tmp_path}/mlflow.db"
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def where(uri: str, tmp_path: Path) -> dict[str, str]:
+    """The same, with an Optuna storage of its own beside the store."""
+    return {"storage": f"sqlite:///{tmp_path}/optuna.db", "uri": uri}
+
+
+def runs_of(uri: str, kind: str) -> list[Run]:
+    """The runs of one kind (`ablate.kind`: job, variant, trial, study) in the store's experiment `ablate`."""
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("ablate")
+    assert experiment is not None
+    return list(client.search_runs([experiment.experiment_id], f"tags.`ablate.kind` = '{kind}'"))
+
+
+class FakeTrain:
+    """A trainer with the real contract that takes no time: `epochs` epochs, each reported with its evaluation, a
+    checkpoint file, then a result.
+
+    `returns(call, seed)` gives the mean return of the call-th training; `fail(config, seed)` and `interrupt(config)`
+    pick trainings that raise a TrainingError or, once, a KeyboardInterrupt at epoch 2. A resume goes on after the
+    last epoch its out_dir finished.
+    """
+
+    def __init__(
+        self,
+        *,
+        epochs: int = 5,
+        returns: Callable[[int, int], float] = lambda call, seed: 1.0,
+        fail: Callable[[Config, int], bool] = lambda config, seed: False,
+        interrupt: Callable[[Config], bool] = lambda config: False,
+    ) -> None:
+        self.epochs, self.returns, self.fail, self.interrupt = epochs, returns, fail, interrupt
+        self.calls: list[dict[str, Any]] = []
+        self.checkpointed: dict[Path, int] = {}  # out_dir -> last epoch done
+
+    def __call__(
+        self,
+        config: Config,
+        game: str,
+        seed: int,
+        out_dir: Path,
+        *,
+        device: str = "auto",
+        resume: bool = False,
+        callback: Callable[[EpochReport], None] | None = None,
+        progress: bool = True,
+        on_work: Any = None,
+    ) -> RunResult:
+        call: dict[str, Any] = {"num_steps": config.sampler.num_steps, "resume": resume, "epochs": 0}
+        self.calls.append(call)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / CONFIG).write_text(json.dumps(config.to_dict()))
+        mean = self.returns(len(self.calls) - 1, seed)
+        first = self.checkpointed.get(out_dir, 0) + 1 if resume else 1
+        for epoch in range(first, self.epochs + 1):
+            if epoch == 2 and self.fail(config, seed):
+                raise TrainingError("non-finite world_model loss at epoch 2")
+            if epoch == 2 and self.interrupt(config) and not resume:
+                raise KeyboardInterrupt
+            call["epochs"] = self.checkpointed[out_dir] = epoch
+            assert callback is not None
+            metrics = {"world_model/loss": 1 / epoch, "eval/return": mean}
+            callback(EpochReport(epoch, 20 * epoch, metrics, self.epochs))
+            (out_dir / CHECKPOINT).write_bytes(b"checkpoint")
+        atari = GAMES[game].is_atari
+        result = RunResult(
+            game, seed, 20 * self.epochs, [mean - 1, mean + 1], mean, hns(game, mean) if atari else None, 0.1
+        )
+        (out_dir / RESULT).write_text(json.dumps(result.to_dict()))
+        return result
 
 
 def _postgres_bin() -> Path | None:

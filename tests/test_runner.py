@@ -14,65 +14,20 @@ from pathlib import Path
 
 import psutil
 import pytest
-import torch
+from conftest import FakeTrain, runs_of
 from mlflow import MlflowClient
-from mlflow.entities import Run
 
 import ablate
 import ablate.runner as runner
 from ablate.cli.main import main
 from ablate.config import resolve_config
 from ablate.errors import UsageError, is_disk_full
-from ablate.games import GAMES, hns
-from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, EpochReport, RunResult, TrainingError
+from ablate.jedi.trainer import CHECKPOINT, CONFIG, RESULT, EpochReport, RunResult
 from ablate.runner import Progress, RunRequest, dispatch, execute, parse_seeds, run_variants
 from ablate.stopping import sigterm_as_ctrl_c
 from ablate.tracking import Tracker, git_commit
 
 TEST_BUDGET = ["--budget", "test"]
-
-
-@pytest.fixture
-def uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh working directory and store; one torch thread per process, as `--jobs` would share 2 cores."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("ABLATE_VARIANTS_DIR", raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read by the spawned job processes
-    monkeypatch.setenv("COLUMNS", "200")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield f"sqlite:///{tmp_path}/mlflow.db"
-    torch.set_num_threads(threads)
-
-
-def runs_of(uri: str, kind: str) -> list[Run]:
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("ablate")
-    return list(client.search_runs([experiment.experiment_id], f"tags.`ablate.kind` = '{kind}'"))
-
-
-def fake_train(fail_seeds: tuple[int, ...] = ()):
-    """A trainer with the real contract that takes no time: three epochs, then a result; seeds in `fail_seeds` fail."""
-
-    def train(
-        config, game, seed, out_dir, *, device="auto", resume=False, callback=None, progress=True, on_work=None
-    ) -> RunResult:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / CONFIG).write_text(json.dumps(config.to_dict()))
-        for epoch in range(1, 4):
-            if seed in fail_seeds and epoch == 2:
-                raise TrainingError("non-finite world_model loss at epoch 2, gradient step 1 of 2")
-            callback(EpochReport(epoch, 20 * epoch, {"world_model/loss": 1 / epoch, "eval/return": float(epoch)}, 3))
-        (out_dir / CHECKPOINT).write_bytes(b"checkpoint")
-        mean = 10.0 + seed
-        result = RunResult(
-            game, seed, 60, [mean - 1, mean + 1], mean, hns(game, mean) if GAMES[game].is_atari else None, 0.1
-        )
-        (out_dir / RESULT).write_text(json.dumps(result.to_dict()))
-        return result
-
-    return train
 
 
 def test_parse_seeds() -> None:
@@ -193,7 +148,11 @@ def test_run_end_to_end_records_the_contract(uri: str, tmp_path: Path, capsys: p
 def test_failed_job_is_recorded_and_the_others_finish(
     uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(execute, "train", fake_train(fail_seeds=(1,)))
+    monkeypatch.setattr(
+        execute,
+        "train",
+        FakeTrain(epochs=3, returns=lambda call, seed: 10.0 + seed, fail=lambda config, seed: seed == 1),
+    )
     code = main(
         ["run", "jedi", "no-clamp", "--games", "catch,Pong", "--seeds", "2", *TEST_BUDGET, "--tracking-uri", uri]
     )
@@ -214,7 +173,7 @@ def test_failed_job_is_recorded_and_the_others_finish(
 
 
 def test_progress_reports_every_job(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(execute, "train", fake_train())
+    monkeypatch.setattr(execute, "train", FakeTrain(epochs=3, returns=lambda call, seed: 10.0 + seed))
     seen: list[tuple[int, int, int]] = []
 
     def listen(progress: Progress) -> None:
@@ -364,7 +323,7 @@ def test_a_second_invocation_of_a_job_in_training_is_refused_and_names_the_holde
 ) -> None:
     """Two `--resume` at once trained every job twice into one run; now the second says who holds it, exit 2."""
     seen: list[tuple[int, str]] = []
-    real = fake_train()
+    real = FakeTrain(epochs=3, returns=lambda call, seed: 10.0 + seed)
 
     def train_while_another_starts(config, game, seed, out_dir, **kwargs):
         if not seen:  # the first job is training: a second invocation of the same command starts now
@@ -386,7 +345,7 @@ def test_a_second_invocation_of_a_job_in_training_is_refused_and_names_the_holde
 
 
 def test_a_new_run_of_the_same_job_keeps_the_earlier_runs_files(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(execute, "train", fake_train())
+    monkeypatch.setattr(execute, "train", FakeTrain(epochs=3, returns=lambda call, seed: 10.0 + seed))
     request = RunRequest(["jedi"], "catch", seeds=1, budget="test", tracking_uri=uri, reps=100)
     run_variants(request)
     run_variants(request)  # the same command again, without --resume: a second run
@@ -415,7 +374,7 @@ def test_out_naming_a_file_is_refused(uri: str, tmp_path: Path, capsys: pytest.C
 def test_runs_left_running_by_a_dead_invocation_are_named_with_the_way_to_continue_them(
     uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(execute, "train", fake_train())
+    monkeypatch.setattr(execute, "train", FakeTrain(epochs=3, returns=lambda call, seed: 10.0 + seed))
     tracker = Tracker.open("ablate", uri)
     config = resolve_config("test")
     dead = psutil.Popen(["true"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,15 +12,15 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy
+from conftest import FakeTrain, runs_of
 from mlflow import MlflowClient
-from mlflow.entities import Run
 from optuna.trial import TrialState
 
 import ablate.studies as studies
 from ablate.cli.main import main
 from ablate.config import resolve_config
 from ablate.errors import UsageError
-from ablate.jedi.trainer import CONFIG, RESULT, EpochReport, RunResult, TrainingError
+from ablate.jedi.trainer import EpochReport
 from ablate.runner import execute
 from ablate.studies import heartbeats, list_studies, load_study, pruning_step
 from ablate.studies import storage as study_storage
@@ -48,17 +47,6 @@ def study_file(name: str, space: str = GRID4, **fields: str) -> Path:
     return path
 
 
-@pytest.fixture
-def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A fresh working directory with its own Optuna storage and MLflow store."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("MLFLOW_TRACKING_URI", "ABLATE_VARIANTS_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one torch thread in each spawned worker too
-    monkeypatch.setenv("COLUMNS", "200")
-    return {"storage": f"sqlite:///{tmp_path}/optuna.db", "uri": f"sqlite:///{tmp_path}/mlflow.db"}
-
-
 def run_args(name: str, where: dict[str, str], *extra: str) -> list[str]:
     return [
         "study",
@@ -76,45 +64,6 @@ def run_args(name: str, where: dict[str, str], *extra: str) -> list[str]:
 
 def trials_of(name: str, where: dict[str, str]) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=where["storage"]).get_trials()
-
-
-def runs_of(where: dict[str, str], kind: str) -> list[Run]:
-    client = MlflowClient(where["uri"])
-    experiment = client.get_experiment_by_name("ablate")
-    return list(client.search_runs([experiment.experiment_id], f"tags.`ablate.kind` = '{kind}'"))
-
-
-class FakeTrain:
-    """A trainer with the real contract that takes no time: five epochs, each evaluated, then a result.
-
-    `returns(call)` gives the evaluation return of the call-th training; `fail` and `interrupt` pick trainings
-    (by config) that raise a TrainingError or, once, a KeyboardInterrupt at epoch 2.
-    """
-
-    def __init__(self, returns=lambda call: 1.0, fail=lambda config: False, interrupt=lambda config: False) -> None:
-        self.returns, self.fail, self.interrupt = returns, fail, interrupt
-        self.calls: list[dict] = []
-        self.checkpointed: dict[Path, int] = {}  # out_dir -> last epoch done: a resume goes on after it
-
-    def __call__(
-        self, config, game, seed, out_dir, *, device="auto", resume=False, callback=None, progress=True, on_work=None
-    ) -> RunResult:
-        call = {"num_steps": config.sampler.num_steps, "resume": resume, "epochs": 0}
-        self.calls.append(call)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / CONFIG).write_text(json.dumps(config.to_dict()))
-        value = self.returns(len(self.calls) - 1)
-        first = self.checkpointed.get(out_dir, 0) + 1 if resume else 1
-        for epoch in range(first, 6):
-            if epoch == 2 and self.fail(config):
-                raise TrainingError("non-finite world_model loss at epoch 2")
-            if epoch == 2 and self.interrupt(config) and not resume:
-                raise KeyboardInterrupt
-            call["epochs"] = self.checkpointed[out_dir] = epoch
-            callback(EpochReport(epoch, 20 * epoch, {"world_model/loss": 1.0, "eval/return": value}, 5))
-        result = RunResult(game, seed, 100, [value, value], value, None, 0.1)
-        (out_dir / RESULT).write_text(json.dumps(result.to_dict()))
-        return result
 
 
 # -- definitions ---------------------------------------------------------------------------------------------------
@@ -255,7 +204,7 @@ def test_grid_with_two_workers_runs_each_point_once_and_optuna_agrees_with_mlflo
     ]
 
     client = MlflowClient(where["uri"])
-    runs = {run.info.run_id: run for run in runs_of(where, "trial")}
+    runs = {run.info.run_id: run for run in runs_of(where["uri"], "trial")}
     assert sorted(runs) == sorted(t.user_attrs["mlflow_run_id"] for t in trials)
     for t in trials:
         run = runs[t.user_attrs["mlflow_run_id"]]
@@ -271,25 +220,27 @@ def test_grid_with_two_workers_runs_each_point_once_and_optuna_agrees_with_mlflo
         assert tags["ablate.override.world_model.clamp"] == str(t.params["world_model.clamp"])
         assert run.data.metrics["objective"] == t.value == run.data.metrics["final/mean_return"]
         assert run.data.params["sampler.num_steps"] == str(t.params["sampler.num_steps"])
-        (child,) = [job for job in runs_of(where, "job") if job.data.tags["mlflow.parentRunId"] == run.info.run_id]
+        (child,) = [
+            job for job in runs_of(where["uri"], "job") if job.data.tags["mlflow.parentRunId"] == run.info.run_id
+        ]
         assert child.info.status == "FINISHED" and child.info.run_name == "grid4/jedi/catch/seed0"  # not `ablate run`'s
         assert child.data.tags["ablate.config_hash"] == tags["ablate.config_hash"]
 
-    (study_run,) = runs_of(where, "study")
+    (study_run,) = runs_of(where["uri"], "study")
     assert study_run.info.status == "FINISHED" and study_run.data.tags["optuna.study"] == "grid4"
     best = optuna.load_study(study_name="grid4", storage=where["storage"]).best_trial
     assert study_run.data.tags["optuna.best_run_id"] == best.user_attrs["mlflow_run_id"]
     assert {a.path for a in client.list_artifacts(study_run.info.run_id)} == {"study.json", "objective_vs_params.png"}
 
     assert main(run_args("grid4", where)) == 0  # the grid is done: nothing more runs
-    assert len(trials_of("grid4", where)) == 4 and len(runs_of(where, "trial")) == 4
-    assert len(runs_of(where, "study")) == 1
+    assert len(trials_of("grid4", where)) == 4 and len(runs_of(where["uri"], "trial")) == 4
+    assert len(runs_of(where["uri"], "study")) == 1
 
 
 def test_pruning_stops_a_poor_trial_early(
     where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake = FakeTrain(returns=lambda call: 10.0 if call == 0 else 0.0)  # the first trial is good, the next poor
+    fake = FakeTrain(returns=lambda call, seed: 10.0 if call == 0 else 0.0)  # the first trial is good, the next poor
     monkeypatch.setattr(execute, "train", fake)
     study_file("prune", '"sampler.num_steps" = [1, 2]\n', pruner='{ name = "median", n_startup_trials = 1 }')
     assert main(run_args("prune", where)) == 0
@@ -299,7 +250,7 @@ def test_pruning_stops_a_poor_trial_early(
     assert [call["epochs"] for call in fake.calls] == [5, 1]  # stopped after the first poor evaluation
     run = MlflowClient(where["uri"]).get_run(second.user_attrs["mlflow_run_id"])
     assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "PRUNED"
-    assert {job.info.status for job in runs_of(where, "job")} == {"FINISHED", "KILLED"}
+    assert {job.info.status for job in runs_of(where["uri"], "job")} == {"FINISHED", "KILLED"}
     capsys.readouterr()
     assert main(["study", "status", "prune", "--storage", where["storage"]]) == 0
     assert "pruned at step 20" in capsys.readouterr().out
@@ -308,7 +259,7 @@ def test_pruning_stops_a_poor_trial_early(
 def test_a_failed_trial_is_recorded_and_the_study_goes_on(
     where: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(execute, "train", FakeTrain(fail=lambda config: config.sampler.num_steps == 2))
+    monkeypatch.setattr(execute, "train", FakeTrain(fail=lambda config, seed: config.sampler.num_steps == 2))
     study_file("fails", '"sampler.num_steps" = [1, 2, 3]\n')
     assert main(run_args("fails", where)) == 0
     trials = {t.params["sampler.num_steps"]: t for t in trials_of("fails", where)}
@@ -344,7 +295,7 @@ def test_an_interrupted_study_continues_where_it_stopped(
     assert [t.state for t in trials if t.number > interrupted.number] == [TrialState.WAITING]  # queued to resume
     run_id = interrupted.user_attrs["mlflow_run_id"]
     assert MlflowClient(where["uri"]).get_run(run_id).info.status == "KILLED"
-    assert "RUNNING" not in {run.info.status for run in runs_of(where, "job") + runs_of(where, "trial")}
+    assert "RUNNING" not in {run.info.status for run in runs_of(where["uri"], "job") + runs_of(where["uri"], "trial")}
     done_before = [call["num_steps"] for call in fake.calls if call["epochs"] == 5]
 
     assert main(run_args("resume", where)) == 0
@@ -358,7 +309,7 @@ def test_an_interrupted_study_continues_where_it_stopped(
     assert [call["resume"] for call in fake.calls if call["num_steps"] == 2] == [False, True]
     finished = [call["num_steps"] for call in fake.calls if call["epochs"] == 5]
     assert sorted(finished) == [1, 2, 3] and finished[: len(done_before)] == done_before  # nothing trained twice
-    assert len(runs_of(where, "trial")) == 3 and len(runs_of(where, "job")) == 3
+    assert len(runs_of(where["uri"], "trial")) == 3 and len(runs_of(where["uri"], "job")) == 3
 
 
 def test_pruning_steps_rise_through_the_final_epochs_and_keep_jobs_apart() -> None:
@@ -414,7 +365,7 @@ def test_a_killed_worker_s_trial_is_failed_then_continued(
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert sorted(t.params["sampler.num_steps"] for t in complete) == [1, 2]
     assert run_id in {t.user_attrs["mlflow_run_id"] for t in complete}  # the retry continued the killed run
-    assert {run.info.status for run in runs_of(where, "trial") + runs_of(where, "job")} == {"FINISHED"}
+    assert {run.info.status for run in runs_of(where["uri"], "trial") + runs_of(where["uri"], "job")} == {"FINISHED"}
 
 
 def test_load_study_wraps_errors_with_the_file(where: dict[str, str]) -> None:

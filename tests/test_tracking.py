@@ -15,13 +15,6 @@ from ablate.tracking import Tracker, resolve_tracking_uri, retry_locked
 from ablate.ui_server import serve_ui
 
 
-@pytest.fixture
-def uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return f"sqlite:///{tmp_path}/mlflow.db"
-
-
 def test_tracking_uri_option_then_environment_then_working_directory(
     uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
