@@ -119,7 +119,11 @@ def test_system_metrics_are_logged_while_a_job_runs(uri: str, monkeypatch: pytes
     tracker = Tracker.open("ablate", uri)
     run_id = tracker.start_run("x", {})
     with tracker.system_metrics(run_id, resume=False):
-        time.sleep(1.0)
+        # The monitor's thread logs its first samples when it gets the CPU: on a loaded machine that takes seconds.
+        deadline = time.monotonic() + 60
+        while "system/cpu_utilization_percentage" not in tracker.client.get_run(run_id).data.metrics:
+            assert time.monotonic() < deadline, "no system metrics logged within 60 s"
+            time.sleep(0.2)
     metrics = tracker.client.get_run(run_id).data.metrics
     assert "system/cpu_utilization_percentage" in metrics and "system/system_memory_usage_megabytes" in metrics
 
