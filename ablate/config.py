@@ -100,6 +100,11 @@ class RewardEndConfig:
     # JEDI trains encoder and reward model end to end: the reward/termination loss reaches the encoder
     # (at the encoder's learning rate). False reads latents encoded under no_grad (a detached reward model).
     encoder_grad: bool = True
+    # With encoder_grad, the world model's and the reward model's steps of an epoch are interleaved, so that the one
+    # encoder is trained by both losses together (JEDI's end-to-end world model). False runs all world-model steps,
+    # then all reward-model steps (DIAMOND's order, right where no parameters are shared): the reward loss then moves
+    # the encoder away from the latents the denoiser was just trained on (docs/learning-check.md, 2026-12-01, late).
+    interleaved: bool = True
     # "trunk": the action conditions the convolutional trunk through adaptive group norm (DIAMOND's
     # RewEndEncoder); "lstm": the action's embedding joins the trunk's features at the LSTM's input.
     action_input: Literal["trunk", "lstm"] = "trunk"
@@ -225,6 +230,7 @@ SPACE_ONLY: dict[str, dict[str, str]] = {
         "denoiser.channels": "the latent denoiser's width; the U-Net's is denoiser.unet_channels",
         "denoiser.num_blocks": "the latent denoiser's depth; the U-Net's is denoiser.unet_depths",
         "reward_end.encoder_grad": _NO_ENCODER,
+        "reward_end.interleaved": _NO_ENCODER,
         "reward_end.action_input": "DIAMOND's RewEndEncoder conditions its trunk on the action",
         "actor_critic.channels": "the latent reader's width; the frame encoder's is actor_critic.frame_channels",
         "actor_critic.residual": "DIAMOND's frame features reach the heads through the LSTM only",

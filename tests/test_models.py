@@ -615,6 +615,27 @@ def _trainer_with_data(tmp_path, **overrides):
     return trainer
 
 
+@pytest.mark.parametrize(
+    ("overrides", "order"),
+    [
+        ({}, "WRWRWRWR"),  # JEDI's end to end: one encoder, both losses together
+        ({"reward_end.interleaved": False}, "WWWWRRRR"),  # DIAMOND's order
+        ({"reward_end.encoder_grad": False}, "WWWWRRRR"),  # a detached reward model: nothing shared
+        ({"world_model.space": "pixel"}, "WWWWRRRR"),  # DIAMOND: no encoder
+    ],
+)
+def test_world_and_reward_model_steps_interleave_where_they_share_the_encoder(tmp_path, overrides, order):
+    trainer = _trainer_with_data(tmp_path, **overrides)
+    trainer.epoch = 1  # the test budget's first epoch: 4 world-model and 4 reward-model steps
+    steps: list[str] = []
+    for name, letter in (("world_model_step", "W"), ("reward_end_step", "R")):
+        real = getattr(trainer, name)
+        setattr(trainer, name, lambda real=real, letter=letter: steps.append(letter) or real())
+    metrics = trainer.train_epoch()
+    assert "".join(steps) == order
+    assert {"world_model/loss", "reward_end/loss", "actor_critic/loss"} <= set(metrics)
+
+
 def _encoder_grad_norm(module: torch.nn.Module) -> float:
     return sum(p.grad.abs().sum().item() for p in module.parameters() if p.grad is not None)
 

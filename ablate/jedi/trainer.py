@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,16 @@ def total_epochs(config: Config, initial_steps: int) -> int:
     tr = config.training
     collecting = math.ceil(max(0, tr.total_env_steps - initial_steps) / tr.env_steps_per_epoch)
     return max(1, collecting + tr.final_epochs)
+
+
+@dataclass(frozen=True)
+class Component:
+    """A component's share of an epoch: its name (its optimiser's), gradient steps, one step, and what follows one."""
+
+    name: str
+    steps: int
+    step_fn: Callable[[], tuple[torch.Tensor, dict]]
+    after_step: Callable[[], None] | None = None
 
 
 class Trainer:
@@ -209,37 +219,47 @@ class Trainer:
         step_fn: Callable[[], tuple[torch.Tensor, dict]],
         after_step: Callable[[], None] | None = None,
     ) -> dict:
-        """Run `steps` gradient steps; metrics are summed on the device and read back once."""
-        if steps == 0:
-            return {}
-        losses: list[torch.Tensor] = []
-        sums: dict[str, torch.Tensor] = {}
+        """Run `steps` gradient steps of one component; metrics are summed on the device and read back once."""
+        return self.train_components([Component(name, steps, step_fn, after_step)])
+
+    def train_components(self, components: list[Component], rounds: int = 1) -> dict:
+        """Gradient steps of several components in `rounds` rounds, each taking every component's share in turn
+        (one round: each component's steps back to back). Metrics are summed on the device and read back once."""
+        losses: dict[str, list[torch.Tensor]] = {c.name: [] for c in components if c.steps}
+        sums: dict[str, dict[str, torch.Tensor]] = {name: {} for name in losses}
         self._start_timing()
-        for _ in range(steps):
-            with self.autocast():
-                loss, metrics = step_fn()
-            metrics[f"{name}/grad_norm"] = self.optimisers[name].step(loss)
-            if after_step is not None:
-                after_step()
-            losses.append(loss.detach())
-            for k, v in metrics.items():
-                sums[k] = sums.get(k, 0) + v.float()
-            self._tick(name)  # on CUDA a step's time is its launch's; the read-back below settles the sum
-        stacked = torch.stack(losses).float()
-        finite = torch.isfinite(stacked)
-        if not bool(finite.all()):
-            step = int((~finite).nonzero()[0, 0])
-            where = (
-                f"the last good checkpoint is in {self.out_dir}"
-                if (self.out_dir / CHECKPOINT).exists()
-                else "no epoch had finished, so there is no checkpoint"
-            )
-            raise TrainingError(
-                f"non-finite {name} loss at epoch {self.epoch}, gradient step {step + 1} of {steps}; {where}"
-            )
-        values = torch.stack([stacked.mean()] + [v / steps for v in sums.values()]).tolist()
-        self.work.seconds[name] += time.perf_counter() - self._tick_at
-        return dict(zip([f"{name}/loss", *sums], values, strict=True))
+        for r in range(rounds):
+            for c in components:
+                for _ in range(c.steps * (r + 1) // rounds - c.steps * r // rounds):
+                    with self.autocast():
+                        loss, metrics = c.step_fn()
+                    metrics[f"{c.name}/grad_norm"] = self.optimisers[c.name].step(loss)
+                    if c.after_step is not None:
+                        c.after_step()
+                    losses[c.name].append(loss.detach())
+                    for k, v in metrics.items():
+                        sums[c.name][k] = sums[c.name].get(k, 0) + v.float()
+                    self._tick(c.name)  # on CUDA a step's time is its launch's; the read-back below settles the sum
+        results: dict = {}
+        for name, component_losses in losses.items():
+            stacked = torch.stack(component_losses).float()
+            finite = torch.isfinite(stacked)
+            if not bool(finite.all()):
+                step, steps = int((~finite).nonzero()[0, 0]), len(component_losses)
+                where = (
+                    f"the last good checkpoint is in {self.out_dir}"
+                    if (self.out_dir / CHECKPOINT).exists()
+                    else "no epoch had finished, so there is no checkpoint"
+                )
+                raise TrainingError(
+                    f"non-finite {name} loss at epoch {self.epoch}, gradient step {step + 1} of {steps}; {where}"
+                )
+            n = len(component_losses)
+            values = torch.stack([stacked.mean()] + [v / n for v in sums[name].values()]).tolist()
+            results |= dict(zip([f"{name}/loss", *sums[name]], values, strict=True))
+        if losses:
+            self.work.seconds[next(reversed(losses))] += time.perf_counter() - self._tick_at
+        return results
 
     def world_model_step(self) -> tuple[torch.Tensor, dict]:
         wm = self.config.world_model
@@ -325,15 +345,20 @@ class Trainer:
         steps = _schedule_steps(self.config, self.epoch)
         metrics: dict[str, float] = {}
         self.agent.train()
-        metrics |= self.train_component(
+        world_model = Component(
             "world_model", steps["world_model"], self.world_model_step, self.agent.world_model.after_step
         )
+        reward_end = Component("reward_end", steps["reward_end"], self.reward_end_step)
         end_to_end = self.config.reward_end.encoder_grad
-        if not end_to_end:
+        if not end_to_end:  # a detached reward model reads the latents the world model's steps left
+            metrics |= self.train_components([world_model])
             self.encode_replay()
-        metrics |= self.train_component("reward_end", steps["reward_end"], self.reward_end_step)
-        if end_to_end:  # the reward model's steps moved the encoder: the actor-critic reads it as it now is
-            self.encode_replay()
+            metrics |= self.train_components([reward_end])
+        else:  # one encoder, two losses: interleaved, it learns from both together (JEDI's end to end)
+            interleaved = self.config.reward_end.interleaved and not self.frames_are_latents
+            rounds = max(1, min(world_model.steps, reward_end.steps)) if interleaved else 1
+            metrics |= self.train_components([world_model, reward_end], rounds)
+            self.encode_replay()  # the reward model's steps moved the encoder: the actor-critic reads it as it now is
         metrics |= self.train_component("actor_critic", steps["actor_critic"], self.actor_critic_step)
         self.agent.eval()
         return metrics
