@@ -4,7 +4,8 @@ actor-critic -> evaluate -> checkpoint.
 One run is one game and one seed. The schedule is DIAMOND's (JEDI.md section 4): a first
 collection of 5k-10k steps, then 100 environment steps per epoch up to the budget, then final
 epochs without collection; each epoch trains the three components for a fixed number of
-gradient steps on batches from the replay buffer. Every epoch ends with a report through
+gradient steps on batches from the replay buffer, the world model's and the reward model's interleaved
+where both train the encoder (`reward_end.interleaved`). Every epoch ends with a report through
 `callback`, which is how MLflow tracking and Optuna pruning plug in without touching this loop.
 """
 
