@@ -102,8 +102,7 @@ class RewardEndConfig:
     encoder_grad: bool = True
     # With encoder_grad, the world model's and the reward model's steps of an epoch are interleaved, so that the one
     # encoder is trained by both losses together (JEDI's end-to-end world model). False runs all world-model steps,
-    # then all reward-model steps (DIAMOND's order, right where no parameters are shared): the reward loss then moves
-    # the encoder away from the latents the denoiser was just trained on (docs/learning-check.md, 2026-12-01, late).
+    # then all reward-model steps (DIAMOND's order, made for components that share no parameters).
     interleaved: bool = True
     # "trunk": the action conditions the convolutional trunk through adaptive group norm (DIAMOND's
     # RewEndEncoder); "lstm": the action's embedding joins the trunk's features at the LSTM's input.

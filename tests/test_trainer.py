@@ -92,6 +92,16 @@ def test_a_resumed_train_says_so_and_from_which_epoch(tmp_path, capsys):
     assert f"resumed {tmp_path} from its checkpoint at epoch 1 of 3" in capsys.readouterr().out
 
 
+def test_progress_piped_to_a_file_prints_a_line_per_epoch(tmp_path, capsys):
+    """No bar redraws in a log file: each finished epoch prints one line, with its losses and the ETA."""
+    result = train(resolve_config("test"), "catch", 0, tmp_path, device="cpu", progress=True)
+    lines = capsys.readouterr().out.splitlines()
+    for epoch in range(1, result.epochs + 1):
+        done = [line for line in lines if line.startswith(f"catch seed 0 epoch {epoch}/{result.epochs} ")]
+        assert any(" wm " in line and " ac " in line for line in done), lines
+    assert all("ETA" in line for line in lines if line.startswith("catch seed 0 epoch"))
+
+
 def test_resume_refuses_another_config(tmp_path):
     def interrupt(report):
         raise KeyboardInterrupt

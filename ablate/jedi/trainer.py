@@ -40,6 +40,7 @@ from ablate.jedi.work import ENV_STEPS, EVAL_EPISODES, KINDS, Work, format_eta, 
 
 _WORK_REPORT_S = 0.5  # how often work done within an epoch is reported (progress bars, job processes)
 _BAR_TOTAL = 1000
+_PLAIN_PROGRESS_S = 30.0  # piped to a file, where no bar redraws, the bar's line is printed this often
 
 
 def _schedule_steps(config: Config, epoch: int) -> dict[str, int]:
@@ -370,15 +371,27 @@ class Trainer:
         with _progress(self.show_progress) as bar:
             task = bar.add_task(f"{self.game} seed {self.seed}", total=_BAR_TOTAL, eta="-:--:--")
             last = ""  # the last finished epoch's losses
+            printed_at = -_PLAIN_PROGRESS_S
 
-            def show(work: Work) -> None:
+            def show(work: Work, epoch_done: bool = False) -> None:
+                nonlocal printed_at
                 epoch = f"epoch {self.epoch}/{self.total_epochs or '?'}"
-                bar.update(
-                    task,
-                    completed=work.fraction() * _BAR_TOTAL,
-                    eta=format_eta(work.eta_s()),
-                    description=" ".join(part for part in (epoch, _doing(work), last) if part),
-                )
+                description = " ".join(part for part in (epoch, _doing(work), last) if part)
+                eta = format_eta(work.eta_s())
+                bar.update(task, completed=work.fraction() * _BAR_TOTAL, eta=eta, description=description)
+                now = time.perf_counter()
+                if (
+                    self.show_progress
+                    and not bar.console.is_terminal
+                    and (epoch_done or now - printed_at >= _PLAIN_PROGRESS_S)
+                ):
+                    printed_at = now
+                    bar.console.print(
+                        f"{self.game} seed {self.seed} {description} {work.fraction():.0%} ETA {eta}",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,  # one line per report in a log, however long
+                    )
 
             self._show_work = show
             while self.total_epochs == 0 or self.epoch < self.total_epochs:
@@ -399,6 +412,7 @@ class Trainer:
                     f.write(json.dumps(asdict(report)) + "\n")
                 last = _losses(report)
                 self._report_work()
+                show(self.work, epoch_done=True)
                 if self.callback is not None:
                     self.callback(report)
             started = time.perf_counter()

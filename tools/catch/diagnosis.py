@@ -30,7 +30,7 @@ import torch
 from ablate.config import Config, config_from_dict
 from ablate.envs.catch import COLS, EPISODE_STEPS, move_paddle, render
 from ablate.jedi.agent import Agent
-from ablate.jedi.replay import to_network
+from ablate.jedi.replay import padding_frame, to_network
 from ablate.jedi.sampler import EulerSampler
 from ablate.jedi.trainer import CHECKPOINT, CONFIG
 
@@ -83,7 +83,8 @@ class Imagined:
     def __init__(self, agent: Agent, config: Config) -> None:
         self.agent, self.n = agent, config.world_model.num_conditioning
         self.sampler = EulerSampler(agent.world_model.denoiser, config.sampler)
-        self.padding = encode(agent, [np.zeros_like(render(0, 0, 0))])[0]
+        with torch.no_grad():  # the trainer's padding frame, mid-grey
+            self.padding = agent.world_model.encode(padding_frame(torch.device("cpu")))[0]
 
     @torch.no_grad()
     def run(self, ball_cols: np.ndarray, choose) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:

@@ -4,8 +4,8 @@
     python tools/catch/world_model.py --set denoiser.noise_loc=-0.4     # DIAMOND's training noise
     python tools/catch/world_model.py --set world_model.predictor=mse --steps 300
 
-Fills a replay buffer with 1,000 random-policy steps of catch, then trains the encoder and denoiser
-(the trainer's own loss and optimiser) and, every `--every` steps, imagines with the trainer's
+Fills a replay buffer with `--random-steps` random-policy steps of catch (1,000 unless told), then trains
+the encoder and denoiser (the trainer's own loss and optimiser) and, every `--every` steps, imagines with the trainer's
 sampler on 150 held-out random-policy episodes (all 9 frames of each). A prediction counts as right when
 the encoded real frame nearest to it (among all held-out frames) shows exactly the true next frame:
 - `next_acc`: one step ahead from real context, over the frames that follow 4 real ones;
@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500, help="world-model gradient steps")
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--random-steps", type=int, default=1_000, help="random-policy steps in the replay buffer")
     args = parser.parse_args()
 
     try:
@@ -132,7 +133,7 @@ def main() -> None:
         )
     held_out = held_out_episodes(150, 10_000 + args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        replay = random_replay(Path(tmp), 1_000, args.seed)
+        replay = random_replay(Path(tmp), args.random_steps, args.seed)
         agent = Agent(config, ACTIONS)
         optimiser = build_optimisers(agent, config)["world_model"]
         world_model = agent.world_model
