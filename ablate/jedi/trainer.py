@@ -373,18 +373,14 @@ class Trainer:
             last = ""  # the last finished epoch's losses
             printed_at = -_PLAIN_PROGRESS_S
 
-            def show(work: Work, epoch_done: bool = False) -> None:
+            def show(work: Work) -> None:
                 nonlocal printed_at
                 epoch = f"epoch {self.epoch}/{self.total_epochs or '?'}"
                 description = " ".join(part for part in (epoch, _doing(work), last) if part)
                 eta = format_eta(work.eta_s())
                 bar.update(task, completed=work.fraction() * _BAR_TOTAL, eta=eta, description=description)
                 now = time.perf_counter()
-                if (
-                    self.show_progress
-                    and not bar.console.is_terminal
-                    and (epoch_done or now - printed_at >= _PLAIN_PROGRESS_S)
-                ):
+                if self.show_progress and not bar.console.is_terminal and now - printed_at >= _PLAIN_PROGRESS_S:
                     printed_at = now
                     bar.console.print(
                         f"{self.game} seed {self.seed} {description} {work.fraction():.0%} ETA {eta}",
@@ -411,8 +407,8 @@ class Trainer:
                 with open(self.out_dir / METRICS, "a") as f:
                     f.write(json.dumps(asdict(report)) + "\n")
                 last = _losses(report)
+                printed_at = -_PLAIN_PROGRESS_S  # a finished epoch's line is printed whenever the last one was
                 self._report_work()
-                show(self.work, epoch_done=True)
                 if self.callback is not None:
                     self.callback(report)
             started = time.perf_counter()

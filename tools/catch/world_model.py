@@ -4,9 +4,10 @@
     python tools/catch/world_model.py --set denoiser.noise_loc=-0.4     # DIAMOND's training noise
     python tools/catch/world_model.py --set world_model.predictor=mse --steps 300
 
-Fills a replay buffer with `--random-steps` random-policy steps of catch (1,000 unless told), then trains
-the encoder and denoiser (the trainer's own loss and optimiser) and, every `--every` steps, imagines with the trainer's
-sampler on 150 held-out random-policy episodes (all 9 frames of each). A prediction counts as right when
+Fills a replay buffer with `--random-steps` random-policy steps of catch (1,000 unless told), then
+trains the encoder and denoiser (the trainer's own loss and optimiser) and, every `--every` steps,
+imagines with the trainer's sampler on 150 held-out random-policy episodes (all 9 frames of each). A
+prediction counts as right when
 the encoded real frame nearest to it (among all held-out frames) shows exactly the true next frame:
 - `next_acc`: one step ahead from real context, over the frames that follow 4 real ones;
 - `end_acc`: one step ahead, the episode's last frame only (the frame that decides catch or miss);
